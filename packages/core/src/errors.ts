@@ -1,0 +1,114 @@
+/**
+ * Every error the library throws or reports is an `MsError` subclass with a
+ * stable `name` and, where one is concerned, the `address` it is about.
+ * Users branch on `err.name` or `instanceof`; messages are for people.
+ */
+export class MsError extends Error {
+  /** The address (or address fragment) this error concerns, if any. */
+  readonly address: string | undefined
+
+  constructor(message: string, options: { address?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = new.target.name
+    this.address = options.address
+  }
+}
+
+/** A multiserver address (or one transport's segment) does not parse. */
+export class AddressError extends MsError {
+  /** Zero-based character offset where parsing failed, when known. */
+  readonly position: number | undefined
+  constructor(message: string, options: { address?: string; position?: number; cause?: unknown } = {}) {
+    super(message, options)
+    this.position = options.position
+  }
+}
+
+/** No suite of this MultiServer understands any alternative of the address. */
+export class NoTransportError extends MsError {
+  /** The suite names (e.g. `net~shs`) this MultiServer knows. */
+  readonly suites: string[]
+  constructor(address: string, suites: string[]) {
+    super(
+      `no suite understands ${JSON.stringify(address)}; this MultiServer knows: ${suites.join(', ') || '(none)'}`,
+      { address },
+    )
+    this.suites = suites
+  }
+}
+
+/** The operation was cancelled through its AbortSignal. */
+export class AbortError extends MsError {
+  constructor(message = 'the operation was aborted', options: { address?: string; cause?: unknown } = {}) {
+    super(message, options)
+  }
+}
+
+/** The operation took longer than its timeout. */
+export class TimeoutError extends MsError {
+  readonly timeout: number
+  constructor(timeout: number, options: { address?: string; what?: string; cause?: unknown } = {}) {
+    super(`${options.what ?? 'operation'} timed out after ${timeout} ms`, options)
+    this.timeout = timeout
+  }
+}
+
+/** A dial failed at the transport level (refused, unreachable, DNS, ...). */
+export class DialError extends MsError {
+  /** A short machine-readable reason, e.g. `ECONNREFUSED`, `ENOTFOUND`. */
+  readonly code: string | undefined
+  constructor(message: string, options: { address?: string; code?: string; cause?: unknown } = {}) {
+    super(message, options)
+    this.code = options.code
+  }
+}
+
+/** Starting a listener failed (port in use, address not available, bad host). */
+export class ListenError extends MsError {
+  readonly code: string | undefined
+  constructor(message: string, options: { address?: string; code?: string; cause?: unknown } = {}) {
+    super(message, options)
+    this.code = options.code
+  }
+}
+
+/** A transform (encryption, authentication) failed to upgrade a connection. */
+export class HandshakeError extends MsError {
+  /** Which step failed, e.g. `msg1`, `authorize`; transform-specific. */
+  readonly stage: string | undefined
+  constructor(message: string, options: { address?: string; stage?: string; cause?: unknown } = {}) {
+    super(message, options)
+    this.stage = options.stage
+  }
+}
+
+/** The stream was corrupted, truncated or otherwise violated its framing. */
+export class StreamError extends MsError {}
+
+/** Every alternative of an address failed; `errors` holds each cause in order. */
+export class ConnectError extends MsError {
+  readonly errors: { address: string; error: unknown }[]
+  constructor(address: string, errors: { address: string; error: unknown }[]) {
+    const lines = errors.map((e) => `  ${e.address}: ${describe(e.error)}`)
+    super(`could not connect to any alternative:\n${lines.join('\n')}`, { address })
+    this.errors = errors
+  }
+}
+
+/** A limit (connections, handshakes in progress, frame size) was exceeded. */
+export class LimitError extends MsError {}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`
+  return String(error)
+}
+
+/** Turns a signal's abort reason into our AbortError (or TimeoutError). */
+export function abortReason(signal: AbortSignal, address?: string): Error {
+  const reason: unknown = signal.reason
+  if (reason instanceof MsError) return reason
+  if (reason instanceof Error && reason.name === 'TimeoutError') {
+    return new TimeoutError(0, { address, cause: reason })
+  }
+  return new AbortError(undefined, { address, cause: reason })
+}

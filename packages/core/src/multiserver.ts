@@ -1,0 +1,346 @@
+import { parseMultiAddress, stringifyAddress, stringifyMultiAddress, type Address, type Segment } from './address.js'
+import { AddressError, ConnectError, DialError, HandshakeError, MsError, NoTransportError, abortReason } from './errors.js'
+import { canonicalScope } from './scope.js'
+import { anySignal, linkSignal } from './signal.js'
+import type { Connection, Scope, Suite, Transform, Transport, TransportListener } from './types.js'
+
+export interface ConnectOptions {
+  signal?: AbortSignal
+  /** Milliseconds for the whole connect, every alternative included. Default: none. */
+  timeout?: number
+  /**
+   * Milliseconds to wait before also trying the next alternative while the
+   * previous one is still pending (Happy Eyeballs). Default 250.
+   */
+  stagger?: number
+}
+
+export interface MultiServerListenOptions {
+  /** Aborting it closes the listener. */
+  signal?: AbortSignal
+  /**
+   * Called for failures that concern one inbound connection (a handshake
+   * that failed, a transport error on an accepted socket). The listener and
+   * every other connection carry on.
+   */
+  onError?: (error: MsError) => void
+  /**
+   * Maximum number of inbound connections still being upgraded by their
+   * transforms (handshakes in progress). Excess connections are closed at
+   * once, before any transform runs. Default 1024.
+   */
+  maxPendingUpgrades?: number
+}
+
+export interface CloseOptions {
+  /**
+   * `false` (default): close every open inbound connection at once.
+   * `true`: stop accepting, then wait for open connections to end by
+   * themselves; aborting `signal` closes the rest.
+   */
+  graceful?: boolean
+  signal?: AbortSignal
+}
+
+export interface MultiServerListener {
+  /** Open inbound connections (after their transforms completed). */
+  readonly connections: ReadonlySet<Connection>
+  /** Idempotent; resolves when every suite and connection is closed. */
+  close(options?: CloseOptions): Promise<void>
+}
+
+/** One way the MultiServer could dial an alternative. */
+export interface DialPlan {
+  /** The alternative, as written. */
+  address: string
+  /** The suite that understands it, e.g. `net~shs`. */
+  suite: string
+  transportOptions: unknown
+  transformOptions: unknown[]
+}
+
+export interface MultiServer {
+  /** `;`-joined suite names, e.g. `net~shs;ws~shs`. */
+  readonly name: string
+  readonly suites: readonly Suite[]
+  /** Starts every suite that can listen. Rejects (closing the rest) if any fails. */
+  listen(onConnection: (connection: Connection) => void, options?: MultiServerListenOptions): Promise<MultiServerListener>
+  /** The `;`-joined addresses advertised in `scope` (default `device`), or `''`. */
+  stringify(scope?: Scope): string
+  /** Connects to the first alternative that works. */
+  connect(address: string, options?: ConnectOptions): Promise<Connection>
+  /** Which suites understand which alternatives. Throws `AddressError` on bad input. */
+  plan(address: string): DialPlan[]
+}
+
+/** The name of a suite, e.g. `net~shs`. */
+export function suiteName(suite: Suite): string {
+  return suite.map((plugin) => plugin.name).join('~')
+}
+
+const DEFAULT_STAGGER = 250
+const DEFAULT_MAX_PENDING_UPGRADES = 1024
+
+/**
+ * Composes suites (a transport and its transforms) into one server and
+ * client. See the package README for the semantics.
+ */
+export function createMultiServer(suites: readonly Suite[]): MultiServer {
+  if (!Array.isArray(suites) || suites.length === 0) throw new TypeError('createMultiServer needs at least one suite')
+  for (const suite of suites) {
+    if (!Array.isArray(suite) || suite.length === 0) throw new TypeError('a suite is [transport, ...transforms]')
+  }
+  const names = suites.map(suiteName)
+  let active: { suites: (TransportListener | undefined)[] } | undefined
+
+  function plan(address: string): DialPlan[] {
+    const alternatives = parseMultiAddress(address)
+    const plans: DialPlan[] = []
+    for (const alternative of alternatives) {
+      const found = matchSuite(suites, alternative)
+      if (found) plans.push({ address: stringifyAddress(alternative), ...found })
+    }
+    return plans
+  }
+
+  function matchSuite(all: readonly Suite[], alternative: Address) {
+    for (let s = 0; s < all.length; s++) {
+      const suite = all[s]!
+      if (suite.length !== alternative.length) continue
+      const [transport, ...transforms] = suite
+      const transportOptions = safeParse(transport, alternative[0]!)
+      if (transportOptions === null) continue
+      const transformOptions: unknown[] = []
+      let ok = true
+      for (let k = 0; k < transforms.length && ok; k++) {
+        const options = safeParse(transforms[k]!, alternative[k + 1]!)
+        if (options === null) ok = false
+        else transformOptions.push(options)
+      }
+      if (ok) return { suite: names[s]!, suiteIndex: s, transportOptions, transformOptions }
+    }
+    return null
+  }
+
+  async function dialOne(p: DialPlan & { suiteIndex?: number }, signal: AbortSignal): Promise<Connection> {
+    const suite = suites[p.suiteIndex ?? names.indexOf(p.suite)]!
+    const [transport, ...transforms] = suite
+    let connection: Connection
+    try {
+      connection = await transport.dial(p.transportOptions, { signal })
+    } catch (error) {
+      throw signal.aborted ? abortReason(signal, p.address) : asMsError(error, p.address, 'dial')
+    }
+    try {
+      for (let k = 0; k < transforms.length; k++) {
+        if (signal.aborted) throw abortReason(signal, p.address)
+        connection = await (transforms[k] as Transform).upgradeOutbound(connection, p.transformOptions[k], { signal })
+      }
+      if (signal.aborted) throw abortReason(signal, p.address)
+      return connection
+    } catch (error) {
+      void connection.close(error)
+      throw signal.aborted ? abortReason(signal, p.address) : asMsError(error, p.address, 'handshake')
+    }
+  }
+
+  async function connect(address: string, options: ConnectOptions = {}): Promise<Connection> {
+    const plans = plan(address) as (DialPlan & { suiteIndex?: number })[]
+    if (plans.length === 0) throw new NoTransportError(address, names)
+    const linked = linkSignal({ signal: options.signal, timeout: options.timeout, address, what: 'connect' })
+    try {
+      return await happyEyeballs(plans, linked.signal, options.stagger ?? DEFAULT_STAGGER, address)
+    } finally {
+      linked.dispose()
+    }
+  }
+
+  function happyEyeballs(plans: DialPlan[], signal: AbortSignal, stagger: number, address: string): Promise<Connection> {
+    return new Promise<Connection>((resolve, reject) => {
+      const attempts: AbortController[] = []
+      const errors: { address: string; error: unknown }[] = new Array(plans.length)
+      let failed = 0
+      let started = 0
+      let settled = false
+      let winner: AbortController | undefined
+      let timer: ReturnType<typeof setTimeout> | undefined
+
+      const finish = (fn: () => void) => {
+        if (settled) return
+        settled = true
+        if (timer !== undefined) clearTimeout(timer)
+        signal.removeEventListener('abort', onAbort)
+        for (const attempt of attempts) {
+          if (attempt !== winner) attempt.abort(new MsError('another alternative connected first'))
+        }
+        fn()
+      }
+      const onAbort = () => finish(() => reject(abortReason(signal, address)))
+      if (signal.aborted) return onAbort()
+      signal.addEventListener('abort', onAbort, { once: true })
+
+      const startNext = () => {
+        if (settled || started >= plans.length) return
+        if (timer !== undefined) clearTimeout(timer)
+        timer = undefined
+        const index = started++
+        const p = plans[index]!
+        const controller = new AbortController()
+        attempts.push(controller)
+        dialOne(p, anySignal([signal, controller.signal])).then(
+          (connection) => {
+            if (settled) return void connection.close()
+            winner = controller
+            finish(() => resolve(connection))
+          },
+          (error: unknown) => {
+            errors[index] = { address: p.address, error }
+            failed++
+            if (settled) return
+            if (failed === plans.length) {
+              finish(() => reject(plans.length === 1 ? error : new ConnectError(address, errors)))
+            } else if (started === failed) {
+              startNext()
+            }
+          },
+        )
+        if (started < plans.length) {
+          timer = setTimeout(startNext, stagger)
+          ;(timer as { unref?: () => void }).unref?.()
+        }
+      }
+      startNext()
+    })
+  }
+
+  async function listen(
+    onConnection: (connection: Connection) => void,
+    options: MultiServerListenOptions = {},
+  ): Promise<MultiServerListener> {
+    if (active) throw new MsError('this MultiServer is already listening; close its listener first')
+    const onError = options.onError ?? (() => {})
+    const maxPending = options.maxPendingUpgrades ?? DEFAULT_MAX_PENDING_UPGRADES
+    const lifetime = new AbortController()
+    const connections = new Set<Connection>()
+    const raw = new Set<Connection>()
+    let pending = 0
+    const state: { suites: (TransportListener | undefined)[] } = { suites: [] }
+    active = state
+
+    const accept = (suite: Suite) => async (connection: Connection) => {
+      const [, ...transforms] = suite
+      if (lifetime.signal.aborted) return void connection.close()
+      if (pending >= maxPending && transforms.length > 0) {
+        void connection.close()
+        onError(new MsError(`too many connections still in their handshake (${maxPending}); closed one`, { address: connection.remoteAddress }))
+        return
+      }
+      raw.add(connection)
+      void connection.closed.then(() => raw.delete(connection))
+      let current = connection
+      pending += transforms.length > 0 ? 1 : 0
+      try {
+        for (const transform of transforms) {
+          current = await (transform as Transform).upgradeInbound(current, { signal: lifetime.signal })
+        }
+      } catch (error) {
+        void connection.close(error)
+        if (!lifetime.signal.aborted) onError(asMsError(error, current.remoteAddress, 'handshake'))
+        return
+      } finally {
+        pending -= transforms.length > 0 ? 1 : 0
+      }
+      if (lifetime.signal.aborted) return void current.close()
+      connections.add(current)
+      void current.closed.then(() => connections.delete(current))
+      try {
+        onConnection(current)
+      } catch (error) {
+        // A throwing handler must not take the listener down; report it.
+        onError(asMsError(error, current.remoteAddress, 'onConnection'))
+      }
+    }
+
+    try {
+      await Promise.all(
+        suites.map(async (suite, index) => {
+          const transport = suite[0] as Transport
+          if (!transport.listen) return
+          const listener = await transport.listen(accept(suite), { signal: lifetime.signal, onError })
+          if (lifetime.signal.aborted) await listener.close()
+          else state.suites[index] = listener
+        }),
+      )
+    } catch (error) {
+      lifetime.abort()
+      await Promise.allSettled(state.suites.map((l) => l?.close()))
+      active = undefined
+      throw asMsError(error, undefined, 'listen')
+    }
+
+    let closing: Promise<void> | undefined
+    const close = (closeOptions: CloseOptions = {}) => {
+      closing ??= (async () => {
+        options.signal?.removeEventListener('abort', onSignal)
+        const listeners = state.suites
+        await Promise.allSettled(listeners.map((l) => l?.close()))
+        if (closeOptions.graceful) {
+          const all = Promise.allSettled([...raw].map((c) => c.closed))
+          const stop = closeOptions.signal
+          if (stop && !stop.aborted) {
+            await new Promise<void>((resolve) => {
+              stop.addEventListener('abort', () => resolve(), { once: true })
+              void all.then(() => resolve())
+            })
+          } else if (!stop) await all
+        }
+        lifetime.abort()
+        await Promise.allSettled([...raw, ...connections].map((c) => c.close()))
+        if (active === state) active = undefined
+      })()
+      return closing
+    }
+    const onSignal = () => void close()
+    if (options.signal?.aborted) await close()
+    else options.signal?.addEventListener('abort', onSignal, { once: true })
+    return { connections, close }
+  }
+
+  function stringify(scope: Scope = 'device'): string {
+    const canonical = canonicalScope(scope)
+    if (!active) return ''
+    const addresses: Address[] = []
+    suites.forEach((suite, index) => {
+      const listener = active!.suites[index]
+      if (!listener) return
+      const [, ...transforms] = suite
+      const tail: Segment[] = transforms.map((t) => (t as Transform).advertise(canonical))
+      for (const segment of listener.addresses(canonical)) addresses.push([segment, ...tail])
+    })
+    return addresses.length ? stringifyMultiAddress(addresses) : ''
+  }
+
+  return { name: names.join(';'), suites, listen, stringify, connect, plan }
+}
+
+function safeParse(plugin: { parse(segment: Segment): unknown }, segment: Segment): unknown {
+  try {
+    const result = plugin.parse(segment)
+    return result === undefined ? null : result
+  } catch {
+    // A plugin's parse must not throw; one that does simply does not match.
+    return null
+  }
+}
+
+/** Wraps anything thrown into an MsError that carries the address. */
+function asMsError(error: unknown, address: string | undefined, stage: string): MsError {
+  if (error instanceof MsError) {
+    if (error.address === undefined && address !== undefined) (error as { address: string | undefined }).address = address
+    return error
+  }
+  if (error instanceof AddressError) return error
+  const message = error instanceof Error ? error.message : String(error)
+  if (stage === 'handshake') return new HandshakeError(message, { address, cause: error })
+  return new DialError(message, { address, cause: error, code: (error as { code?: string } | null)?.code })
+}

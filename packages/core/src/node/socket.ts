@@ -1,0 +1,209 @@
+import type { Socket } from 'node:net'
+import { MsError, StreamError } from '../errors.js'
+import type { Connection } from '../types.js'
+
+export interface FromNodeSocketOptions {
+  /** The full address of the other end, e.g. `net:127.0.0.1:51234`. */
+  remoteAddress: string
+  /** `outbound` for sockets we dialled, `inbound` for accepted ones. */
+  direction: 'inbound' | 'outbound'
+  /**
+   * Bytes the readable side buffers before the socket is paused (TCP
+   * backpressure then reaches the peer). Default 256 KiB.
+   */
+  readableHighWaterMark?: number
+  /**
+   * Bytes queued in the socket before a write waits for `drain`. Node's own
+   * threshold (16 KiB) makes every large chunk wait for a full drain, which
+   * empties the pipeline between chunks; a larger window keeps the kernel
+   * busy. Default 1 MiB.
+   */
+  writableHighWaterMark?: number
+}
+
+/** A socket-level failure after the connection was established. */
+function streamError(error: unknown, address: string): MsError {
+  if (error instanceof MsError) return error
+  const code = (error as { code?: unknown } | null)?.code
+  const message = error instanceof Error ? error.message : String(error)
+  const out = new StreamError(`${typeof code === 'string' ? code + ': ' : ''}${message}`, { address, cause: error })
+  // StreamError has no `code` field of its own; expose the errno code the way
+  // DialError and ListenError do, so callers can branch on `ECONNRESET`.
+  if (typeof code === 'string') Object.defineProperty(out, 'code', { value: code, enumerable: true })
+  return out
+}
+
+/**
+ * Adapts a connected Node socket (TCP, unix, or anything that behaves like
+ * `net.Socket`, such as a SOCKS tunnel) to the `Connection` contract.
+ *
+ * The socket must have been created with `allowHalfOpen: true`, or closing
+ * the peer's writable would tear down ours as well.
+ *
+ * - `readable` is a default stream counted in bytes: each socket chunk is
+ *   enqueued as it is (no copy), and the socket is paused once the queue
+ *   holds `readableHighWaterMark` bytes and resumed on the next pull. Chunks
+ *   are `Buffer`s, which are `Uint8Array`s.
+ * - `writable` hands chunks straight to `socket.write` and resolves at once
+ *   while less than `writableHighWaterMark` bytes are queued, otherwise on
+ *   `drain`. The socket keeps a reference to each chunk until it is sent, so
+ *   callers must not mutate a chunk after writing it. `close()` half-closes
+ *   (`socket.end()`) and resolves once the data is flushed; `abort()`
+ *   destroys the socket.
+ * - Socket errors become `StreamError`s carrying `remoteAddress`, with the
+ *   errno code (e.g. `ECONNRESET`) as `code` and the Node error as `cause`.
+ */
+export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): Connection {
+  const { remoteAddress, direction } = options
+  const readableHwm = options.readableHighWaterMark ?? 256 * 1024
+  const writableHwm = options.writableHighWaterMark ?? 1024 * 1024
+
+  let resolveClosed!: () => void
+  const closed = new Promise<void>((resolve) => (resolveClosed = resolve))
+  let isClosed = socket.destroyed && socket.closed
+  if (isClosed) resolveClosed()
+
+  // Set once the socket failed or was torn down; later operations fail with it.
+  let failure: MsError | undefined
+  let readableDone = false
+  let writableDone = false
+  let readController!: ReadableStreamDefaultController<Uint8Array>
+  let writeController!: WritableStreamDefaultController
+  // The write waiting for `drain`, if any.
+  let drainWaiter: { resolve: () => void; reject: (error: unknown) => void } | undefined
+
+  const onData = (chunk: Buffer) => {
+    if (readableDone) return
+    readController.enqueue(chunk)
+    if ((readController.desiredSize ?? 0) <= 0) socket.pause()
+  }
+  const onEnd = () => {
+    if (readableDone) return
+    readableDone = true
+    try {
+      readController.close()
+    } catch {
+      // already closed or errored
+    }
+  }
+  const onDrain = () => {
+    const waiter = drainWaiter
+    drainWaiter = undefined
+    waiter?.resolve()
+  }
+  const fail = (error: MsError) => {
+    failure ??= error
+    if (!readableDone) {
+      readableDone = true
+      try {
+        readController.error(failure)
+      } catch {
+        // already closed or errored
+      }
+    }
+    if (!writableDone) {
+      writableDone = true
+      try {
+        writeController.error(failure)
+      } catch {
+        // already closed or errored
+      }
+    }
+    const waiter = drainWaiter
+    drainWaiter = undefined
+    waiter?.reject(failure)
+  }
+  const onError = (error: Error) => fail(streamError(error, remoteAddress))
+  const onClose = () => {
+    // A close without an error while a direction is still open means the
+    // socket went away under us (destroyed elsewhere): report it as a reset.
+    fail(new StreamError('connection closed', { address: remoteAddress }))
+    isClosed = true
+    socket.off('data', onData)
+    socket.off('end', onEnd)
+    socket.off('drain', onDrain)
+    socket.off('close', onClose)
+    // Keep a no-op error listener: a late 'error' must not crash the process.
+    resolveClosed()
+  }
+
+  const readable = new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        readController = controller
+      },
+      pull() {
+        if (socket.isPaused()) socket.resume()
+      },
+      cancel() {
+        readableDone = true
+        socket.off('data', onData)
+        // Node cannot shut down only the read side of a socket. Once both
+        // directions are done nothing remains, so release it; otherwise keep
+        // draining (and dropping) incoming bytes so the peer is not stalled.
+        if (writableDone) socket.destroy()
+        else socket.resume()
+      },
+    },
+    { highWaterMark: readableHwm, size: (chunk) => chunk.byteLength },
+  )
+
+  const writable = new WritableStream<Uint8Array>(
+    {
+      start(controller) {
+        writeController = controller
+      },
+      write(chunk) {
+        if (failure) throw failure
+        if (!(chunk instanceof Uint8Array)) throw new TypeError('write Uint8Array chunks only')
+        if (chunk.byteLength === 0) return
+        if (socket.write(chunk) || socket.writableLength < writableHwm) return
+        return new Promise<void>((resolve, reject) => {
+          drainWaiter = { resolve, reject }
+        })
+      },
+      close() {
+        if (failure) throw failure
+        return new Promise<void>((resolve, reject) => {
+          socket.end((error?: Error | null) => {
+            writableDone = true
+            if (failure || error) reject(failure ?? streamError(error, remoteAddress))
+            else resolve()
+            if (readableDone && !socket.destroyed && socket.readableEnded) socket.destroy()
+          })
+        })
+      },
+      abort() {
+        writableDone = true
+        socket.destroy()
+      },
+    },
+    // The socket does the buffering; the stream's own queue only needs to
+    // hold the chunk being written.
+    { highWaterMark: 1 },
+  )
+
+  if (isClosed) {
+    fail(new StreamError('connection closed', { address: remoteAddress }))
+  } else {
+    socket.on('data', onData)
+    socket.on('end', onEnd)
+    socket.on('drain', onDrain)
+    socket.on('error', onError)
+    socket.on('close', onClose)
+  }
+
+  let closing: Promise<void> | undefined
+  const close = (reason?: unknown): Promise<void> => {
+    closing ??= (() => {
+      if (!isClosed) {
+        fail(new StreamError('connection closed locally', { address: remoteAddress, cause: reason }))
+        socket.destroy()
+      }
+      return closed
+    })()
+    return closing
+  }
+
+  return { readable, writable, remoteAddress, direction, info: {}, close, closed }
+}

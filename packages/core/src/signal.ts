@@ -1,0 +1,103 @@
+import { AbortError, TimeoutError, abortReason } from './errors.js'
+
+/**
+ * One AbortSignal that fires when the caller's signal aborts or a timeout
+ * passes, whichever comes first. `dispose()` removes the listener and the
+ * timer, so nothing outlives the operation. Always call it.
+ */
+export interface LinkedSignal {
+  readonly signal: AbortSignal
+  abort(reason?: unknown): void
+  dispose(): void
+}
+
+export function linkSignal(options: { signal?: AbortSignal; timeout?: number; address?: string; what?: string } = {}): LinkedSignal {
+  const controller = new AbortController()
+  const { signal: parent, timeout, address, what } = options
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const onParentAbort = () => controller.abort(abortReason(parent!, address))
+  if (parent) {
+    if (parent.aborted) onParentAbort()
+    else parent.addEventListener('abort', onParentAbort, { once: true })
+  }
+  if (timeout !== undefined && timeout !== Infinity && !controller.signal.aborted) {
+    if (!(timeout >= 0)) throw new TypeError(`timeout must be a non-negative number of milliseconds, got ${timeout}`)
+    timer = setTimeout(() => controller.abort(new TimeoutError(timeout, { address, what })), timeout)
+    // A pending timeout must never keep a process alive on its own.
+    ;(timer as { unref?: () => void }).unref?.()
+  }
+  return {
+    signal: controller.signal,
+    abort: (reason) => controller.abort(reason ?? new AbortError(undefined, { address })),
+    dispose() {
+      if (timer !== undefined) clearTimeout(timer)
+      parent?.removeEventListener('abort', onParentAbort)
+    },
+  }
+}
+
+/** Throws the signal's reason (as an MsError) if it is already aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined, address?: string): void {
+  if (signal?.aborted) throw abortReason(signal, address)
+}
+
+/**
+ * Races a promise against a signal. On abort, rejects at once with the
+ * reason and hands a late result to `onLateResult` (to close a socket that
+ * connected after all, say) so nothing leaks.
+ */
+export function raceSignal<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  onLateResult?: (value: T) => void,
+  address?: string,
+): Promise<T> {
+  if (!signal) return promise
+  return new Promise<T>((resolve, reject) => {
+    let settled = false
+    const onAbort = () => {
+      if (settled) return
+      settled = true
+      reject(abortReason(signal, address))
+    }
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort)
+        if (settled) onLateResult?.(value)
+        else {
+          settled = true
+          resolve(value)
+        }
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        if (!settled) {
+          settled = true
+          reject(error)
+        }
+      },
+    )
+  })
+}
+
+/**
+ * A signal that aborts when any of `signals` does (like `AbortSignal.any`,
+ * which Node 20.0-20.2 lack). Listeners are removed once it fires.
+ */
+export function anySignal(signals: readonly AbortSignal[]): AbortSignal {
+  const controller = new AbortController()
+  const onAbort = (event: Event) => {
+    for (const s of signals) s.removeEventListener('abort', onAbort)
+    controller.abort((event.target as AbortSignal).reason)
+  }
+  for (const s of signals) {
+    if (s.aborted) {
+      controller.abort(s.reason)
+      break
+    }
+  }
+  if (!controller.signal.aborted) for (const s of signals) s.addEventListener('abort', onAbort, { once: true })
+  return controller.signal
+}

@@ -1,0 +1,142 @@
+import type { Segment } from './address.js'
+import type { MsError } from './errors.js'
+
+/**
+ * Where an address is meant to be used. `device`: this machine only
+ * (loopback, unix sockets). `local`: the local network (private ranges);
+ * `private` is an alias for it. `public`: the internet.
+ */
+export type Scope = 'device' | 'local' | 'private' | 'public'
+
+/** A scope with the `private` alias resolved to `local`. */
+export type CanonicalScope = 'device' | 'local' | 'public'
+
+/**
+ * What transforms learned about the peer, keyed by transform name. Each
+ * transform package adds its key by declaration merging, e.g.
+ *
+ * ```ts
+ * declare module '@ms/core' {
+ *   interface ConnectionInfo { shs?: { publicKey: Uint8Array } }
+ * }
+ * ```
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface ConnectionInfo {}
+
+/**
+ * A bidirectional byte stream to a peer.
+ *
+ * - `readable` ends (closes normally) when the peer half-closes its side,
+ *   and errors with a typed `MsError` when the connection breaks.
+ * - Closing `writable` is a half-close: the peer's `readable` ends and our
+ *   `readable` stays open until the peer closes its side too.
+ * - Aborting `writable` or cancelling `readable` tears down that direction.
+ * - `close()` tears down both directions at once and releases the
+ *   underlying resource. It is idempotent and never rejects.
+ */
+export interface Connection {
+  readonly readable: ReadableStream<Uint8Array>
+  readonly writable: WritableStream<Uint8Array>
+  /**
+   * The full address of the other end as seen from here, transport first,
+   * then one segment per transform, e.g. `net:127.0.0.1:51234~shs:<key>`.
+   */
+  readonly remoteAddress: string
+  /** `outbound` for connections we dialled, `inbound` for accepted ones. */
+  readonly direction: 'inbound' | 'outbound'
+  /** What transforms learned, keyed by transform name. */
+  readonly info: ConnectionInfo
+  /** Tears down both directions; resolves once the resource is released. */
+  close(reason?: unknown): Promise<void>
+  /** Resolves once the underlying resource is released, for any reason. Never rejects. */
+  readonly closed: Promise<void>
+}
+
+/** Options every dial receives. Transports must honour `signal`. */
+export interface DialOptions {
+  /**
+   * When aborted, the dial rejects with the signal's reason (an `AbortError`
+   * or `TimeoutError` from `@ms/core`) and leaves no socket or timer behind.
+   */
+  signal?: AbortSignal
+}
+
+/** Options every listen receives. */
+export interface ListenOptions {
+  /** Aborting it is the same as closing the listener. */
+  signal?: AbortSignal
+  /** Errors that concern one accepted connection, never the listener. */
+  onError?: (error: MsError) => void
+}
+
+/** A running listener of one transport. */
+export interface TransportListener {
+  /**
+   * The transport segments this listener advertises in `scope`, with the
+   * port actually bound. Empty when the listener is not meant for that scope.
+   */
+  addresses(scope: CanonicalScope): Segment[]
+  /**
+   * Stops accepting and releases the listening resource. Accepted
+   * connections are not touched: the MultiServer owns and closes them.
+   * Idempotent.
+   */
+  close(): Promise<void>
+}
+
+/**
+ * A transport moves bytes: TCP, unix sockets, WebSockets, Tor. It parses its
+ * own address segment, dials, and optionally listens.
+ */
+export interface Transport<Options = unknown> {
+  /** The protocol name, e.g. `net`. Used in suite names (`net~shs`). */
+  readonly name: string
+  /**
+   * Parses a segment (e.g. `{ name: 'net', data: ['host', '8008'] }`) into
+   * dial options, or returns `null` when the segment is not this transport's
+   * or is malformed. Never throws.
+   */
+  parse(segment: Segment): Options | null
+  /** The segment for dial options: `parse(stringify(o))` gives `o` back. */
+  stringify?(options: Options): Segment
+  /** Opens a connection. Errors are `MsError`s carrying the address. */
+  dial(options: Options, dialOptions: DialOptions): Promise<Connection>
+  /**
+   * Starts accepting connections; resolves once ready. Absent on dial-only
+   * transports. Each accepted connection is handed to `onConnection`.
+   */
+  listen?(onConnection: (connection: Connection) => void, options: ListenOptions): Promise<TransportListener>
+}
+
+/** Options every upgrade receives. Transforms must honour `signal`. */
+export interface UpgradeOptions {
+  /** Aborted when the dial is abandoned or the listener closes. */
+  signal?: AbortSignal
+}
+
+/**
+ * A transform wraps a connection in another protocol: encryption,
+ * authentication, compression. It sees bytes, never sockets.
+ *
+ * Upgrades resolve to a new `Connection` whose `remoteAddress` is the
+ * inner one with this transform's segment appended (see `appendSegment`)
+ * and whose `info` adds this transform's key. When an upgrade rejects, the
+ * caller closes the inner connection; the transform need not.
+ */
+export interface Transform<Options = unknown> {
+  /** The segment name, e.g. `shs`. */
+  readonly name: string
+  /** Parses this transform's segment for dialling, or `null`. Never throws. */
+  parse(segment: Segment): Options | null
+  /** The segment advertised after our transport address, e.g. `shs:<our key>`. */
+  advertise(scope: CanonicalScope): Segment
+  /** Upgrades a connection we dialled. */
+  upgradeOutbound(connection: Connection, options: Options, upgradeOptions: UpgradeOptions): Promise<Connection>
+  /** Upgrades a connection we accepted. */
+  upgradeInbound(connection: Connection, upgradeOptions: UpgradeOptions): Promise<Connection>
+}
+
+/** A transport followed by the transforms stacked on it, e.g. `[net(), shs()]`. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Suite = readonly [Transport<any>, ...Transform<any>[]]
