@@ -15,7 +15,7 @@ import {
   type Transport,
 } from '@ms/core'
 import { activeResources, waitForNoLeaks } from './handles.js'
-import { memory } from './memory.js'
+import { memory } from '@ms/core'
 import { echo, firstDifference, patternBytes, readAll, writeAll } from './streams.js'
 
 export interface TransportSuiteSetup {

@@ -1,15 +1,7 @@
-import {
-  DialError,
-  ListenError,
-  StreamError,
-  raceSignal,
-  throwIfAborted,
-  type Connection,
-  type Segment,
-  type Transport,
-  type TransportListener,
-  type CanonicalScope,
-} from '@ms/core'
+import type { Segment } from './address.js'
+import { DialError, ListenError, StreamError } from './errors.js'
+import { raceSignal, throwIfAborted } from './signal.js'
+import type { CanonicalScope, Connection, Transport, TransportListener } from './types.js'
 
 /**
  * An in-memory transport: connections are pairs of WHATWG streams inside
