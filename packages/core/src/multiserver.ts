@@ -1,5 +1,5 @@
 import { parseMultiAddress, stringifyAddress, stringifyMultiAddress, type Address, type Segment } from './address.js'
-import { AddressError, ConnectError, DialError, HandshakeError, MsError, NoTransportError, abortReason } from './errors.js'
+import { AddressError, ConnectError, DialError, HandshakeError, LimitError, MsError, NoTransportError, abortReason } from './errors.js'
 import { canonicalScope } from './scope.js'
 import { anySignal, linkSignal } from './signal.js'
 import type { Connection, Scope, Suite, Transform, Transport, TransportListener } from './types.js'
@@ -232,7 +232,7 @@ export function createMultiServer(suites: readonly Suite[]): MultiServer {
       if (lifetime.signal.aborted) return void connection.close()
       if (pending >= maxPending && transforms.length > 0) {
         void connection.close()
-        onError(new MsError(`too many connections still in their handshake (${maxPending}); closed one`, { address: connection.remoteAddress }))
+        onError(new LimitError(`too many connections still in their handshake (${maxPending}); closed one`, { address: connection.remoteAddress }))
         return
       }
       raw.add(connection)

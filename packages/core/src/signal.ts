@@ -22,9 +22,15 @@ export function linkSignal(options: { signal?: AbortSignal; timeout?: number; ad
   }
   if (timeout !== undefined && timeout !== Infinity && !controller.signal.aborted) {
     if (!(timeout >= 0)) throw new TypeError(`timeout must be a non-negative number of milliseconds, got ${timeout}`)
-    timer = setTimeout(() => controller.abort(new TimeoutError(timeout, { address, what })), timeout)
-    // A pending timeout must never keep a process alive on its own.
-    ;(timer as { unref?: () => void }).unref?.()
+    if (timeout === 0) {
+      // A zero budget is spent already: a 0 ms timer would still let a fast
+      // loopback or unix dial win the race and succeed.
+      controller.abort(new TimeoutError(timeout, { address, what }))
+    } else {
+      timer = setTimeout(() => controller.abort(new TimeoutError(timeout, { address, what })), timeout)
+      // A pending timeout must never keep a process alive on its own.
+      ;(timer as { unref?: () => void }).unref?.()
+    }
   }
   return {
     signal: controller.signal,

@@ -3,6 +3,7 @@ import {
   ConnectError,
   DialError,
   HandshakeError,
+  LimitError,
   ListenError,
   MsError,
   NoTransportError,
@@ -236,6 +237,7 @@ describe('createMultiServer', () => {
     await new Promise((r) => setTimeout(r, 10))
     expect(upgrades).toBe(2)
     expect(errors).toHaveLength(2)
+    expect(errors.every((e) => e instanceof LimitError)).toBe(true)
     await Promise.all(conns.map((c) => c.close()))
   })
 
