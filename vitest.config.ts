@@ -11,6 +11,8 @@ const projects = groups.flatMap((group) =>
         .map((d) => `${group}/${d.name}`)
     : [],
 )
+// Top-level workspace packages with tests of their own (the hostile-network soak, the bench smoke run).
+for (const single of ['soak', 'bench']) if (existsSync(single)) projects.push(single)
 
 export default defineConfig({
   // Resolve workspace packages to their TypeScript sources (the `@ms/source`
@@ -21,7 +23,7 @@ export default defineConfig({
     projects: projects.map((root) => ({
       extends: true,
       test: {
-        name: root.split('/')[1],
+        name: root.split('/').at(-1),
         root,
         include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
         testTimeout: 30_000,

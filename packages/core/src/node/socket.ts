@@ -69,17 +69,30 @@ export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): 
   let writableDone = false
   let readController!: ReadableStreamDefaultController<Uint8Array>
   let writeController!: WritableStreamDefaultController
+  // While the socket flows, `pull` returns a promise that stays pending
+  // until we pause; the stream does not call `pull` again meanwhile, which
+  // saves a call and a promise per chunk. Resolved on pause and teardown.
+  let pullWaiter: (() => void) | undefined
+  const releasePull = () => {
+    const waiter = pullWaiter
+    pullWaiter = undefined
+    waiter?.()
+  }
   // The write waiting for `drain`, if any.
   let drainWaiter: { resolve: () => void; reject: (error: unknown) => void } | undefined
 
   const onData = (chunk: Buffer) => {
     if (readableDone) return
     readController.enqueue(chunk)
-    if ((readController.desiredSize ?? 0) <= 0) socket.pause()
+    if ((readController.desiredSize ?? 0) <= 0) {
+      socket.pause()
+      releasePull()
+    }
   }
   const onEnd = () => {
     if (readableDone) return
     readableDone = true
+    releasePull()
     try {
       readController.close()
     } catch {
@@ -93,6 +106,7 @@ export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): 
   }
   const fail = (error: MsError) => {
     failure ??= error
+    releasePull()
     if (!readableDone) {
       readableDone = true
       try {
@@ -123,7 +137,7 @@ export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): 
     socket.off('end', onEnd)
     socket.off('drain', onDrain)
     socket.off('close', onClose)
-    // Keep a no-op error listener: a late 'error' must not crash the process.
+    // onError stays attached: a late 'error' must not crash the process.
     resolveClosed()
   }
 
@@ -133,10 +147,16 @@ export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): 
         readController = controller
       },
       pull() {
-        if (socket.isPaused()) socket.resume()
+        if (readableDone) return
+        if (socket.isPaused()) {
+          socket.resume()
+          return
+        }
+        return new Promise<void>((resolve) => (pullWaiter = resolve))
       },
       cancel() {
         readableDone = true
+        releasePull()
         socket.off('data', onData)
         // Node cannot shut down only the read side of a socket. Once both
         // directions are done nothing remains, so release it; otherwise keep
@@ -178,9 +198,12 @@ export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): 
         socket.destroy()
       },
     },
-    // The socket does the buffering; the stream's own queue only needs to
-    // hold the chunk being written.
-    { highWaterMark: 1 },
+    // The socket does the buffering (see writableHighWaterMark). The
+    // stream's queue is byte-counted and larger than a typical chunk so that
+    // `writer.ready` stays resolved while the socket keeps up, rather than
+    // flipping to a fresh pending promise after every write.
+    // Non-Uint8Array chunks count as 0 here and are refused by write().
+    { highWaterMark: 256 * 1024, size: (chunk) => (chunk as Uint8Array | undefined)?.byteLength ?? 0 },
   )
 
   if (isClosed) {

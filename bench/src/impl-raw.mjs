@@ -1,0 +1,102 @@
+// The machine's limit for plain TCP: bare Node net.Socket, no streams
+// adapter, no framing. The same Conn interface as the other adapters.
+import net from 'node:net'
+
+const HOST = '127.0.0.1'
+
+export async function listen(suite, _keys, _appKey, onConn, onError) {
+  if (suite !== 'net') throw new Error(`raw sockets only measure plain net, not ${suite}`)
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => onConn(wrap(socket)))
+  server.on('error', (error) => onError?.(error))
+  await new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, HOST, resolve)
+  })
+  const { port } = server.address()
+  return { address: `net:${HOST}:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) }
+}
+
+export async function dialer(suite) {
+  if (suite !== 'net') throw new Error(`raw sockets only measure plain net, not ${suite}`)
+  return (address) =>
+    new Promise((resolve, reject) => {
+      const [, host, port] = address.split(':')
+      const socket = net.connect({ host, port: Number(port), allowHalfOpen: true, noDelay: true })
+      socket.once('error', reject)
+      socket.once('connect', () => {
+        socket.off('error', reject)
+        resolve(wrap(socket))
+      })
+    })
+}
+
+function wrap(socket) {
+  // Incoming bytes are counted as they come; readers wait for a threshold.
+  let received = 0
+  let consumed = 0
+  let ended = false
+  let failure
+  let waiter
+  const check = () => {
+    if (!waiter) return
+    if (failure) return waiter.reject(failure)
+    if (received >= waiter.n || ended) {
+      const w = waiter
+      waiter = undefined
+      w.resolve()
+    }
+  }
+  socket.on('data', (chunk) => {
+    received += chunk.length
+    check()
+  })
+  socket.on('end', () => {
+    ended = true
+    check()
+  })
+  socket.on('error', (error) => {
+    failure = error
+    check()
+  })
+  const until = (n) =>
+    new Promise((resolve, reject) => {
+      waiter = { n, resolve, reject }
+      check()
+    })
+
+  return {
+    write: (bytes) => new Promise((resolve, reject) => socket.write(bytes, (error) => (error ? reject(error) : resolve()))),
+    pump(n, chunk) {
+      return new Promise((resolve, reject) => {
+        const more = () => {
+          while (n > 0) {
+            const piece = n >= chunk.length ? chunk : chunk.subarray(0, n)
+            n -= piece.length
+            if (n === 0) return socket.write(piece, (error) => (error ? reject(error) : resolve()))
+            if (!socket.write(piece)) return socket.once('drain', more)
+          }
+          resolve()
+        }
+        more()
+      })
+    },
+    async readAtLeast(n) {
+      const target = consumed + n
+      await until(target)
+      if (received < target) throw new Error(`stream ended after ${received} bytes`)
+      const got = received - consumed
+      consumed = received
+      return got
+    },
+    async readToEnd() {
+      await until(Infinity)
+      consumed = received
+    },
+    idle() {},
+    endWrite: () => new Promise((resolve) => socket.end(resolve)),
+    close() {
+      socket.destroy()
+      return Promise.resolve()
+    },
+  }
+}

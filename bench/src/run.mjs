@@ -1,0 +1,469 @@
+#!/usr/bin/env node
+// pnpm bench: runs every figure (see README.md) as fresh child processes,
+// prints a table and writes the same figures as JSON.
+//
+//   node src/run.mjs [--smoke] [--only net-shs-bulk,handshakes] [--mode sep|same]
+//                    [--impl ours,theirs,raw] [--runs N] [--bytes MiB] [--json FILE]
+//                    [--cpu-prof DIR] [--source] [--verbose]
+import { fork } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { freshKeys } from './keys.mjs'
+import { MiB, median } from './stats.mjs'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const WORKER = path.join(here, 'worker.mjs')
+
+// ---------------------------------------------------------------- options
+function parseArgs(argv) {
+  const options = { bytes: null, smoke: false, only: null, modes: null, impls: null, runs: null, json: null, cpuProf: null, source: false, verbose: false }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    const value = () => {
+      const v = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[++i]
+      if (v === undefined) throw new Error(`${arg} needs a value`)
+      return v
+    }
+    const name = arg.split('=')[0]
+    if (name === '--smoke') options.smoke = true
+    else if (name === '--only') options.only = value().split(',')
+    else if (name === '--mode') options.modes = value().split(',')
+    else if (name === '--impl') options.impls = value().split(',')
+    else if (name === '--runs') options.runs = Number(value())
+    else if (name === '--bytes') options.bytes = Number(value()) * MiB
+    else if (name === '--json') options.json = value()
+    else if (name === '--cpu-prof') options.cpuProf = path.resolve(value())
+    else if (name === '--source') options.source = true
+    else if (name === '--verbose') options.verbose = true
+    else if (name === '--help' || name === '-h') {
+      console.log('usage: node src/run.mjs [--smoke] [--only GROUPS] [--mode sep,same] [--impl ours,theirs,raw] [--runs N] [--bytes MiB] [--json FILE] [--cpu-prof DIR] [--source] [--verbose]')
+      console.log(`groups: ${GROUPS.join(', ')}`)
+      process.exit(0)
+    } else throw new Error(`unknown option ${arg}`)
+  }
+  return options
+}
+
+const GROUPS = ['net-bulk', 'net-shs-bulk', 'ws-shs-bulk', 'handshakes', 'latency', 'memory']
+
+const FULL = {
+  runs: 3,
+  bulk: { bytes: 256 * MiB, chunk: 64 * 1024 },
+  handshakes: { count: 1500, warmup: 100 },
+  latency: { count: 300, warmup: 30 },
+  memory: { conns: 1000, warmup: 50, settle: 500 },
+  limits: { ms: 1000 },
+  timeout: 240_000,
+}
+const SMOKE = {
+  runs: 1,
+  bulk: { bytes: 4 * MiB, chunk: 64 * 1024 },
+  handshakes: { count: 24, warmup: 4 },
+  latency: { count: 10, warmup: 2 },
+  memory: { conns: 200, warmup: 4, settle: 50 },
+  limits: { ms: 100 },
+  timeout: 60_000,
+}
+
+// ---------------------------------------------------------------- cases
+/**
+ * Every row of the table: one group (figure family), one variant, one mode
+ * (`sep`: server and client in separate processes; `same`: one process),
+ * measured for each implementation.
+ */
+function buildRows(options, P) {
+  const rows = []
+  const modes = options.modes ?? ['sep', 'same']
+  const wanted = (group) => !options.only || options.only.includes(group)
+  const impls = (list) => (options.impls ? list.filter((i) => options.impls.includes(i)) : list)
+  for (const [group, suite, list] of [
+    ['net-bulk', 'net', ['ours', 'theirs', 'raw']],
+    ['net-shs-bulk', 'net~shs', ['ours', 'theirs']],
+    ['ws-shs-bulk', 'ws~shs', ['ours', 'theirs']],
+  ]) {
+    if (!wanted(group)) continue
+    for (const variant of ['one-way', 'both-ways'])
+      for (const mode of modes)
+        rows.push({
+          group, variant, mode, suite, figure: 'bulk', impls: impls(list), unit: 'MiB/s', better: 'higher',
+          params: { ...P.bulk, both: variant === 'both-ways' },
+        })
+  }
+  if (wanted('handshakes'))
+    for (const inflight of [8, 64])
+      for (const mode of modes)
+        rows.push({
+          group: 'handshakes', variant: `${inflight} in flight`, mode, suite: 'net~shs', figure: 'handshakes', impls: impls(['ours', 'theirs']),
+          unit: '/s', better: 'higher', params: { ...P.handshakes, inflight },
+        })
+  if (wanted('latency'))
+    for (const mode of modes)
+      rows.push({
+        group: 'latency', variant: 'connect', mode, suite: 'net~shs', figure: 'latency', impls: impls(['ours', 'theirs']),
+        unit: 'ms', better: 'lower', metrics: ['median', 'p99'], params: P.latency,
+      })
+  if (wanted('memory'))
+    for (const mode of modes)
+      rows.push({
+        group: 'memory', variant: `idle, ${P.memory.conns} open`, mode, suite: 'net~shs', figure: 'memory', impls: impls(['ours', 'theirs']),
+        unit: 'KiB/conn', better: 'lower', scale: 1 / 1024, params: P.memory,
+      })
+  return rows.filter((row) => row.impls.length > 0)
+}
+
+// ---------------------------------------------------------------- processes
+function execArgv(options, tag) {
+  const args = ['--expose-gc']
+  if (options.source) args.push('--conditions=@ms/source', '--import', 'tsx')
+  if (options.cpuProf) {
+    mkdirSync(options.cpuProf, { recursive: true })
+    args.push('--cpu-prof', '--cpu-prof-dir', options.cpuProf, '--cpu-prof-name', `${tag}-${Date.now()}.cpuprofile`)
+  }
+  return args
+}
+
+function startWorker(job, options, tag) {
+  const child = fork(WORKER, [JSON.stringify(job)], {
+    execArgv: execArgv(options, tag),
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, ...(options.verbose ? { BENCH_VERBOSE: '1' } : {}) },
+  })
+  const inbox = []
+  let wake
+  let exitInfo
+  child.on('message', (message) => {
+    inbox.push(message)
+    wake?.()
+  })
+  child.on('exit', (code, signal) => {
+    exitInfo = { code, signal }
+    wake?.()
+  })
+  child.on('error', (error) => {
+    exitInfo = { error }
+    wake?.()
+  })
+  return {
+    child,
+    /** The next message matching `types`; rejects if the process dies first. */
+    async next(types) {
+      for (;;) {
+        const i = inbox.findIndex((m) => types.includes(m.type) || m.type === 'error')
+        if (i >= 0) {
+          const [message] = inbox.splice(i, 1)
+          if (message.type === 'error') throw new Error(message.message)
+          return message
+        }
+        if (exitInfo) throw new Error(`${tag} exited (${JSON.stringify(exitInfo)}) before sending ${types.join('/')}`)
+        await new Promise((resolve) => (wake = resolve))
+        wake = undefined
+      }
+    },
+    onMessage(fn) {
+      child.on('message', fn)
+    },
+    kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    },
+    exited() {
+      return new Promise((resolve) => (exitInfo || child.exitCode !== null ? resolve() : child.once('exit', () => resolve())))
+    },
+  }
+}
+
+function withTimeout(promise, ms, what) {
+  let timer
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms / 1000}s`)), ms))),
+  ]).finally(() => clearTimeout(timer))
+}
+
+async function runCase(row, impl, options, P) {
+  const tag = `${row.group}-${row.variant}-${row.mode}-${impl}`.replace(/[^a-z0-9-]+/gi, '_')
+  const job = { figure: row.figure, impl, suite: row.suite, mode: row.mode, params: row.params, keys: freshKeys() }
+  const workers = []
+  const attempt = async () => {
+    if (row.mode === 'same') {
+      const both = startWorker({ ...job, role: 'both' }, options, tag)
+      workers.push(both)
+      const { result } = await both.next(['result'])
+      await both.exited()
+      return result
+    }
+    const server = startWorker({ ...job, role: 'server' }, options, `${tag}-server`)
+    workers.push(server)
+    const { address } = await server.next(['ready'])
+    const client = startWorker({ ...job, role: 'client', address }, options, `${tag}-client`)
+    workers.push(client)
+    // Relay the client's questions (the server's RSS) to the server and back.
+    client.onMessage((m) => m.type === 'ask' && server.child.send(m))
+    server.onMessage((m) => m.type === 'answer' && client.child.send(m))
+    const { result } = await client.next(['result'])
+    server.child.send({ type: 'stop' })
+    const stopped = await server.next(['stopped'])
+    result.serverErrors = stopped.serverErrors
+    await Promise.all([server.exited(), client.exited()])
+    return result
+  }
+  try {
+    return await withTimeout(attempt(), P.timeout, tag)
+  } finally {
+    for (const w of workers) w.kill()
+  }
+}
+
+async function runLimits(options, P) {
+  const worker = startWorker({ figure: 'limits', role: 'limits', params: P.limits }, options, 'limits')
+  try {
+    const { result } = await withTimeout(worker.next(['result']), P.timeout, 'limits')
+    return result
+  } finally {
+    worker.kill()
+  }
+}
+
+// ---------------------------------------------------------------- report
+const fmt = (x, digits) => {
+  if (x === null || x === undefined || !Number.isFinite(x)) return '-'
+  if (digits !== undefined) return x.toFixed(digits)
+  const a = Math.abs(x)
+  return a >= 100 ? x.toFixed(0) : a >= 10 ? x.toFixed(1) : a >= 1 ? x.toFixed(2) : x.toFixed(3)
+}
+const pct = (x) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : `${(x * 100).toFixed(0)}%`)
+const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? a / b : null)
+
+/** The machine's limit for a row, in the row's unit, with its name; or null. */
+function limitFor(row, metric, limits, figures) {
+  if (!limits) return null
+  const sep = row.mode === 'sep'
+  if (row.group === 'net-bulk') {
+    const raw = figures[rowKey(row, metric)]?.raw?.median
+    return raw ? { value: raw, name: 'raw net.Socket' } : null
+  }
+  if (row.figure === 'bulk') {
+    const seal = limits.secretboxMiBs
+    const open = limits.secretboxOpenMiBs
+    // One process seals and opens every byte on one core; two processes
+    // each do one side of each direction on their own core.
+    const value = sep ? (row.params.both ? 2 / (1 / seal + 1 / open) : Math.min(seal, open)) : 1 / (1 / seal + 1 / open)
+    return { value, name: 'secretbox 4096B' }
+  }
+  if (row.figure === 'handshakes') {
+    const h = limits.handshake
+    return { value: sep ? h.separatePerSecond : h.samePerSecond, name: 'handshake crypto' }
+  }
+  if (row.figure === 'latency' && metric === 'median') {
+    const h = limits.handshake
+    return { value: (h.clientUs + h.serverUs) / 1000, name: 'handshake crypto' }
+  }
+  return null
+}
+
+const rowKey = (row, metric) => `${row.group} | ${row.variant} | ${row.mode}${metric && metric !== 'value' ? ` | ${metric}` : ''}`
+
+function summarize(rows, samples, limitSamples) {
+  const limits = limitSamples.length
+    ? {
+        secretboxMiBs: median(limitSamples.map((l) => l.secretboxMiBs)),
+        secretboxOpenMiBs: median(limitSamples.map((l) => l.secretboxOpenMiBs)),
+        boxstreamMiBs: median(limitSamples.map((l) => l.boxstreamMiBs)),
+        handshake: Object.fromEntries(
+          ['clientUs', 'serverUs', 'separatePerSecond', 'samePerSecond'].map((k) => [k, median(limitSamples.map((l) => l.handshake[k]))]),
+        ),
+        handshakeLean: Object.fromEntries(
+          ['clientUs', 'serverUs', 'separatePerSecond', 'samePerSecond'].map((k) => [k, median(limitSamples.map((l) => l.handshakeLean[k]))]),
+        ),
+      }
+    : null
+  const figures = {}
+  for (const row of rows) {
+    for (const metric of row.metrics ?? ['value']) {
+      const key = rowKey(row, metric)
+      const entry = { group: row.group, variant: row.variant, mode: row.mode, metric, unit: row.unit, better: row.better }
+      for (const impl of row.impls) {
+        const runs = (samples.get(`${key}|${impl}`) ?? []).map((v) => (v === null ? null : v * (row.scale ?? 1)))
+        const errors = samples.get(`${key}|${impl}|errors`) ?? []
+        entry[impl] = { median: median(runs), runs, ...(errors.length ? { errors } : {}) }
+      }
+      figures[key] = entry
+    }
+  }
+  for (const row of rows) {
+    for (const metric of row.metrics ?? ['value']) {
+      const entry = figures[rowKey(row, metric)]
+      const ours = entry.ours?.median
+      entry.oursOverTheirs = ratio(ours, entry.theirs?.median)
+      const limit = limitFor(row, metric, limits, figures)
+      if (limit) {
+        entry.limit = limit
+        // For "lower is better" figures the fraction is limit/ours, so that
+        // 100% always means "at the machine's limit".
+        entry.fractionOfLimit = row.better === 'higher' ? ratio(ours, limit.value) : ratio(limit.value, ours)
+      }
+    }
+  }
+  return { limits, figures }
+}
+
+function targets(figures) {
+  const out = []
+  const get = (key) => figures[key]
+  const add = (name, key, check) => {
+    const f = get(key)
+    if (!f) return
+    const { pass, detail } = check(f)
+    out.push({ name, figure: key, pass, detail })
+  }
+  const atLeast = (value, bound) => (value === null || value === undefined ? null : value >= bound)
+  add('net~shs bulk >= 3x original', 'net-shs-bulk | one-way | sep', (f) => ({
+    pass: atLeast(f.oursOverTheirs, 3), detail: `${fmt(f.oursOverTheirs)}x`,
+  }))
+  add('net~shs bulk >= 80% of secretbox limit', 'net-shs-bulk | one-way | sep', (f) => ({
+    pass: atLeast(f.fractionOfLimit, 0.8), detail: pct(f.fractionOfLimit),
+  }))
+  for (const n of [8, 64]) {
+    add(`handshakes/s (${n} in flight) >= 2x original`, `handshakes | ${n} in flight | sep`, (f) => ({
+      pass: atLeast(f.oursOverTheirs, 2), detail: `${fmt(f.oursOverTheirs)}x`,
+    }))
+    add(`handshakes/s (${n} in flight) >= 70% of crypto-only limit`, `handshakes | ${n} in flight | sep`, (f) => ({
+      pass: atLeast(f.fractionOfLimit, 0.7), detail: pct(f.fractionOfLimit),
+    }))
+  }
+  add('plain net bulk >= 80% of raw socket', 'net-bulk | one-way | sep', (f) => ({
+    pass: atLeast(f.fractionOfLimit, 0.8), detail: pct(f.fractionOfLimit),
+  }))
+  add('ws~shs bulk >= 2x original', 'ws-shs-bulk | one-way | sep', (f) => ({
+    pass: atLeast(f.oursOverTheirs, 2), detail: `${fmt(f.oursOverTheirs)}x`,
+  }))
+  const memKey = Object.keys(figures).find((k) => k.startsWith('memory |') && k.endsWith('| sep'))
+  if (memKey)
+    add('memory per idle connection <= original', memKey, (f) => ({
+      pass: f.ours?.median != null && f.theirs?.median != null ? f.ours.median <= f.theirs.median : null,
+      detail: `${fmt(f.ours?.median)} vs ${fmt(f.theirs?.median)} KiB`,
+    }))
+  return out
+}
+
+function table(header, lines) {
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => String(l[i]).length)))
+  const line = (cells) => cells.map((c, i) => (i < 3 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ')
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(line)].join('\n')
+}
+
+function render(summary, targetList, meta) {
+  const out = []
+  out.push(`ms bench ${meta.smoke ? '(smoke: small sizes, no verdicts)' : ''} — node ${meta.node}, ${meta.cpus} CPUs (${meta.cpuModel}), ${meta.runs} run(s) per figure, median shown`)
+  out.push('sep = client and server in separate processes; same = both in one process\n')
+  const lines = Object.entries(summary.figures).map(([, f]) => [
+    `${f.group} ${f.variant}${f.metric !== 'value' ? ` ${f.metric}` : ''}`,
+    f.mode,
+    f.unit,
+    fmt(f.ours?.median),
+    fmt(f.theirs?.median),
+    f.oursOverTheirs == null ? '-' : `${fmt(f.oursOverTheirs)}x`,
+    f.limit ? `${fmt(f.limit.value)} (${f.limit.name})` : '-',
+    pct(f.fractionOfLimit),
+  ])
+  out.push(table(['figure', 'mode', 'unit', 'ours', 'multiserver', 'ours/theirs', 'limit', 'ours vs limit'], lines))
+  const l = summary.limits
+  if (l) {
+    out.push('\nmachine limits (sodium-native, one core):')
+    out.push(`  crypto_secretbox_easy 4096B: ${fmt(l.secretboxMiBs)} MiB/s; open: ${fmt(l.secretboxOpenMiBs)} MiB/s; with box-stream's header box: ${fmt(l.boxstreamMiBs)} MiB/s`)
+    const h = l.handshake
+    out.push(`  secret-handshake crypto (1.1.21 sequence): client ${fmt(h.clientUs)} µs + server ${fmt(h.serverUs)} µs -> ${fmt(h.separatePerSecond)}/s on two cores, ${fmt(h.samePerSecond)}/s on one`)
+    const k = l.handshakeLean
+    out.push(`  secret-handshake crypto (lean: scalarmult_base ephemeral, cached curve key): client ${fmt(k.clientUs)} µs + server ${fmt(k.serverUs)} µs -> ${fmt(k.separatePerSecond)}/s on two cores, ${fmt(k.samePerSecond)}/s on one`)
+  }
+  if (targetList.length) {
+    out.push('\ntargets:')
+    for (const t of targetList) {
+      const verdict = meta.smoke ? 'n/a ' : t.pass === null ? '??? ' : t.pass ? 'PASS' : 'MISS'
+      out.push(`  ${verdict}  ${t.name}: ${t.detail}`)
+    }
+  }
+  if (meta.errors.length) {
+    out.push('\nerrors:')
+    for (const e of meta.errors) out.push(`  ${e}`)
+  }
+  return out.join('\n')
+}
+
+// ---------------------------------------------------------------- main
+async function main() {
+  const options = parseArgs(process.argv.slice(2))
+  const P = structuredClone(options.smoke ? SMOKE : FULL)
+  if (options.bytes) P.bulk.bytes = options.bytes
+  const runs = options.runs ?? P.runs
+  const rows = buildRows(options, P)
+  const needLimits = !options.only || rows.some((r) => r.group !== 'net-bulk' && r.group !== 'memory') || options.only.includes('limits')
+  const samples = new Map()
+  const limitSamples = []
+  const errors = []
+  const push = (key, value) => samples.set(key, [...(samples.get(key) ?? []), value])
+  const started = Date.now()
+  const total = rows.reduce((n, r) => n + r.impls.length, 0) * runs
+  let done = 0
+
+  for (let r = 0; r < runs; r++) {
+    if (needLimits) {
+      try {
+        limitSamples.push(await runLimits(options, P))
+      } catch (error) {
+        errors.push(`limits: ${error.message.split('\n')[0]}`)
+      }
+    }
+    // Implementations alternate within each row, so the noise of a shared
+    // machine falls on both sides of every ratio alike.
+    for (const row of rows) {
+      for (const impl of row.impls) {
+        done++
+        const label = `[${done}/${total}] ${row.group} ${row.variant} ${row.mode} ${impl}`
+        try {
+          const result = await runCase(row, impl, options, P)
+          for (const metric of row.metrics ?? ['value']) push(`${rowKey(row, metric)}|${impl}`, result[metric])
+          if (result.serverErrors) push(`${rowKey(row, (row.metrics ?? ['value'])[0])}|${impl}|errors`, `${result.serverErrors} server-side connection errors`)
+          process.stderr.write(`${label}: ${(row.metrics ?? ['value']).map((m) => fmt(result[m] * (row.scale ?? 1))).join(' / ')} ${row.unit}\n`)
+        } catch (error) {
+          const message = error.message.split('\n')[0]
+          errors.push(`${label}: ${message}`)
+          for (const metric of row.metrics ?? ['value']) {
+            push(`${rowKey(row, metric)}|${impl}`, null)
+            push(`${rowKey(row, metric)}|${impl}|errors`, message)
+          }
+          process.stderr.write(`${label}: FAILED ${message}\n`)
+        }
+      }
+    }
+  }
+
+  const summary = summarize(rows, samples, limitSamples)
+  const targetList = options.smoke ? targets(summary.figures).map((t) => ({ ...t, pass: null })) : targets(summary.figures)
+  const cpus = os.cpus()
+  const meta = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    smoke: options.smoke,
+    runs,
+    seconds: (Date.now() - started) / 1000,
+    params: P,
+    argv: process.argv.slice(2),
+    errors,
+  }
+  console.log(render(summary, targetList, meta))
+  const file = options.json ? path.resolve(options.json) : path.join(here, '..', 'results', options.smoke ? 'smoke.json' : 'latest.json')
+  mkdirSync(path.dirname(file), { recursive: true })
+  writeFileSync(file, JSON.stringify({ meta, limits: summary.limits, figures: summary.figures, targets: targetList }, null, 2) + '\n')
+  console.log(`\nwrote ${path.relative(process.cwd(), file) || file} in ${meta.seconds.toFixed(0)} s`)
+  // A bench that could not measure something has failed, whatever the speeds.
+  process.exitCode = errors.length ? 1 : 0
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(2)
+})

@@ -1,0 +1,142 @@
+// What each figure does on the wire, written once against the Conn interface
+// that every adapter (impl-ours, impl-theirs, impl-raw) provides:
+//   write(bytes), pump(n, chunk), readAtLeast(n), readToEnd(), idle(),
+//   endWrite(), close().
+import { MiB, median, now, quantile } from './stats.mjs'
+
+/** The one small message a handshake connection sends. */
+export const MESSAGE = Buffer.alloc(32, 0x6d)
+/** The one byte the server answers with, so the client knows it arrived. */
+export const ACK = Buffer.from([0x61])
+
+export function chunkOf(size) {
+  // Not all zeros, in case anything on the path compresses or special-cases them.
+  const chunk = Buffer.alloc(size)
+  for (let i = 0; i < size; i++) chunk[i] = (i * 131 + 7) & 0xff
+  return chunk
+}
+
+/**
+ * The server side of every figure. Bulk: read the client's bytes (and send
+ * as many back at the same time when `both`), then one ack byte. Others:
+ * read the message, ack, and close when the client closes. An idle
+ * connection (memory figure) just waits in the read.
+ */
+export function serve(job, conn, onError) {
+  const p = job.params
+  const run = async () => {
+    if (job.figure === 'bulk') {
+      const chunk = chunkOf(p.chunk)
+      await Promise.all([conn.readAtLeast(p.bytes), p.both ? conn.pump(p.bytes, chunk) : undefined])
+    } else {
+      await conn.readAtLeast(MESSAGE.length)
+    }
+    await conn.write(ACK)
+    await conn.readToEnd()
+    await conn.endWrite()
+    await conn.close()
+  }
+  run().catch((error) => {
+    onError?.(error)
+    conn.close().catch(() => {})
+  })
+}
+
+/** Dial, send one message, wait for the ack, close both ways cleanly. */
+async function shake(dial, address) {
+  const conn = await dial(address)
+  await finish(conn)
+}
+
+async function finish(conn) {
+  await conn.write(MESSAGE)
+  await conn.readAtLeast(ACK.length)
+  await conn.endWrite()
+  await conn.readToEnd()
+  await conn.close()
+}
+
+/** Runs `count` tasks with at most `inflight` of them at a time. */
+async function pool(count, inflight, task) {
+  let next = 0
+  const worker = async () => {
+    while (next < count) {
+      next++
+      await task()
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(inflight, count) }, worker))
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** RSS once the garbage collector has had its say (workers run with --expose-gc). */
+export async function settledRss() {
+  for (let i = 0; i < 3; i++) {
+    globalThis.gc?.()
+    await sleep(50)
+  }
+  return process.memoryUsage().rss
+}
+
+/**
+ * The client side of each figure; resolves to the figure's numbers.
+ * `askServer(what)` returns the server process's RSS (memory figure).
+ */
+export async function client(job, dial, address, askServer) {
+  const p = job.params
+  switch (job.figure) {
+    case 'bulk': {
+      const conn = await dial(address)
+      const chunk = chunkOf(p.chunk)
+      const start = now()
+      await Promise.all([conn.pump(p.bytes, chunk), conn.readAtLeast((p.both ? p.bytes : 0) + ACK.length)])
+      const seconds = (now() - start) / 1000
+      // Not part of the figure. The original's ws plugin closes the whole
+      // socket when one side ends, so the peer's goodbye may never come.
+      await conn.endWrite().then(() => conn.readToEnd()).catch(() => {})
+      await conn.close().catch(() => {})
+      const moved = p.both ? 2 * p.bytes : p.bytes
+      return { value: moved / MiB / seconds, seconds }
+    }
+    case 'handshakes': {
+      await pool(p.warmup, p.inflight, () => shake(dial, address))
+      const start = now()
+      await pool(p.count, p.inflight, () => shake(dial, address))
+      const seconds = (now() - start) / 1000
+      return { value: p.count / seconds, seconds }
+    }
+    case 'latency': {
+      await pool(p.warmup, 1, () => shake(dial, address))
+      const times = []
+      for (let i = 0; i < p.count; i++) {
+        const start = now()
+        const conn = await dial(address)
+        times.push(now() - start)
+        await finish(conn)
+      }
+      return { median: median(times), p99: quantile(times, 0.99) }
+    }
+    case 'memory': {
+      await pool(p.warmup, 8, () => shake(dial, address))
+      const clientBefore = await settledRss()
+      const serverBefore = await askServer('rss')
+      const open = []
+      await pool(p.conns, 32, async () => {
+        const conn = await dial(address)
+        conn.idle()
+        open.push(conn)
+      })
+      await sleep(p.settle)
+      const clientAfter = await settledRss()
+      const serverAfter = await askServer('rss')
+      const perConn = (before, after) => (before === null ? null : (after - before) / p.conns)
+      const clientPer = perConn(clientBefore, clientAfter)
+      // In one process the server's RSS is the client's: count it once.
+      const serverPer = job.mode === 'same' ? 0 : perConn(serverBefore, serverAfter)
+      return { value: clientPer + serverPer, client: clientPer, server: serverPer, open: open.length }
+    }
+    default:
+      throw new Error(`unknown figure ${job.figure}`)
+  }
+}

@@ -1,0 +1,114 @@
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+
+// Runs `pnpm bench:smoke` (one small run of every figure, against the
+// packages' TypeScript sources) and checks that every figure came out as a
+// positive number. Speeds are not asserted: CI machines are shared.
+const bench = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const dir = mkdtempSync(path.join(tmpdir(), 'ms-bench-smoke-'))
+const json = path.join(dir, 'smoke.json')
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+interface Impl {
+  median: number | null
+  runs: (number | null)[]
+  errors?: string[]
+}
+interface Figure {
+  group: string
+  mode: string
+  metric: string
+  ours?: Impl
+  theirs?: Impl
+  raw?: Impl
+  oursOverTheirs: number | null
+}
+interface Results {
+  meta: { smoke: boolean; errors: string[] }
+  limits: {
+    secretboxMiBs: number
+    secretboxOpenMiBs: number
+    boxstreamMiBs: number
+    handshake: Record<string, number>
+    handshakeLean: Record<string, number>
+  }
+  figures: Record<string, Figure>
+  targets: { name: string }[]
+}
+
+function runSmoke(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [path.join(bench, 'src', 'run.mjs'), '--smoke', '--source', '--json', json],
+      { cwd: bench, timeout: 280_000, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    )
+  })
+}
+
+describe('pnpm bench:smoke', () => {
+  it('measures every figure for ours, the original multiserver and the machine limits', async () => {
+    const { code, stdout, stderr } = await runSmoke()
+    expect(code, `bench failed:\n${stdout}\n${stderr}`).toBe(0)
+    const results = JSON.parse(readFileSync(json, 'utf8')) as Results
+    expect(results.meta.smoke).toBe(true)
+    expect(results.meta.errors).toEqual([])
+
+    const positive = (value: unknown, what: string) => {
+      expect(typeof value, what).toBe('number')
+      expect(Number.isFinite(value as number) && (value as number) > 0, `${what} = ${String(value)}`).toBe(true)
+    }
+
+    const expected: [string, string[]][] = [
+      ['net-bulk | one-way', ['ours', 'theirs', 'raw']],
+      ['net-bulk | both-ways', ['ours', 'theirs', 'raw']],
+      ['net-shs-bulk | one-way', ['ours', 'theirs']],
+      ['net-shs-bulk | both-ways', ['ours', 'theirs']],
+      ['ws-shs-bulk | one-way', ['ours', 'theirs']],
+      ['ws-shs-bulk | both-ways', ['ours', 'theirs']],
+      ['handshakes | 8 in flight', ['ours', 'theirs']],
+      ['handshakes | 64 in flight', ['ours', 'theirs']],
+      ['latency | connect', ['ours', 'theirs']],
+    ]
+    for (const [prefix, impls] of expected) {
+      for (const mode of ['sep', 'same']) {
+        const keys = Object.keys(results.figures).filter((k) => k.startsWith(`${prefix} | ${mode}`))
+        expect(keys.length, `${prefix} | ${mode}`).toBeGreaterThan(0)
+        for (const key of keys) {
+          for (const impl of impls) positive(results.figures[key]![impl as 'ours']?.median, `${key} ${impl}`)
+          positive(results.figures[key]!.oursOverTheirs, `${key} ours/theirs`)
+        }
+      }
+    }
+    // Latency has both a median and a p99.
+    expect(Object.keys(results.figures).filter((k) => k.startsWith('latency | connect | sep')).sort()).toEqual([
+      'latency | connect | sep',
+      'latency | connect | sep | p99',
+    ])
+
+    // Memory per connection is a difference of two RSS readings; the smoke
+    // run opens enough connections (200) for it to stand above the noise.
+    for (const mode of ['sep', 'same']) {
+      const key = Object.keys(results.figures).find((k) => k.startsWith('memory |') && k.endsWith(`| ${mode}`))
+      expect(key, `memory ${mode}`).toBeDefined()
+      for (const impl of ['ours', 'theirs'] as const) positive(results.figures[key!]![impl]?.median, `${key} ${impl}`)
+    }
+
+    const l = results.limits
+    positive(l.secretboxMiBs, 'secretbox limit')
+    positive(l.secretboxOpenMiBs, 'secretbox open limit')
+    positive(l.boxstreamMiBs, 'box-stream limit')
+    for (const k of ['clientUs', 'serverUs', 'separatePerSecond', 'samePerSecond']) {
+      positive(l.handshake[k], `handshake limit ${k}`)
+      positive(l.handshakeLean[k], `lean handshake limit ${k}`)
+    }
+    expect(results.targets.length).toBe(9)
+    expect(stdout).toContain('targets:')
+  }, 300_000)
+})

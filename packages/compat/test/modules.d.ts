@@ -1,0 +1,11 @@
+// The npm pull-stream ecosystem ships no types; the tests only need `any`.
+declare module 'pull-stream'
+declare module 'multiserver'
+declare module 'multiserver/plugins/net'
+declare module 'multiserver/plugins/shs'
+declare module 'multiserver/plugins/ws'
+declare module 'secret-stack'
+declare module 'secret-stack/bare'
+declare module 'secret-stack/plugins/net'
+declare module 'secret-stack/plugins/shs'
+declare module 'sodium-native'

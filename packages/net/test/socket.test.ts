@@ -1,0 +1,260 @@
+import { createConnection, type Server, type Socket } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { StreamError, type Connection } from '@ms/core'
+import { fromNodeSocket } from '@ms/core/node'
+import { readAll } from '@ms/compliance'
+import { closeServer, listenRaw } from './helpers.js'
+
+// fromNodeSocket lives in @ms/core/node; it is tested here, over real
+// sockets, because @ms/net is its main user.
+
+const cleanup: (() => unknown)[] = []
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn()
+})
+
+/** A connected pair: `conn` wraps our end, `peer` is the raw other end. */
+async function pair(): Promise<{ conn: Connection; peer: Socket; socket: Socket; server: Server }> {
+  let resolvePeer!: (s: Socket) => void
+  const accepted = new Promise<Socket>((resolve) => (resolvePeer = resolve))
+  const server = await listenRaw('127.0.0.1', resolvePeer)
+  const { port } = server.address() as { port: number }
+  const socket = createConnection({ host: '127.0.0.1', port, allowHalfOpen: true })
+  await new Promise<void>((resolve) => socket.once('connect', resolve))
+  const peer = await accepted
+  peer.on('error', () => {})
+  const conn = fromNodeSocket(socket, { remoteAddress: `net:127.0.0.1:${port}`, direction: 'outbound' })
+  cleanup.push(async () => {
+    peer.destroy()
+    await conn.close()
+    await closeServer(server)
+  })
+  return { conn, peer, socket, server }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+describe('fromNodeSocket', () => {
+  it('carries remoteAddress, direction and an empty info', async () => {
+    const { conn } = await pair()
+    expect(conn.remoteAddress).toMatch(/^net:127\.0\.0\.1:\d+$/)
+    expect(conn.direction).toBe('outbound')
+    expect(conn.info).toEqual({})
+  })
+
+  it('a reset errors the readable with a StreamError carrying ECONNRESET and the address', async () => {
+    const { conn, peer } = await pair()
+    const reader = conn.readable.getReader()
+    const pending = reader.read()
+    peer.resetAndDestroy()
+    const error = await pending.catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(StreamError)
+    expect((error as StreamError & { code?: string }).code).toBe('ECONNRESET')
+    expect((error as StreamError).address).toBe(conn.remoteAddress)
+    await conn.closed
+    const writer = conn.writable.getWriter()
+    await expect(writer.write(new Uint8Array([1]))).rejects.toBeInstanceOf(StreamError)
+  })
+
+  it('close() is idempotent, never rejects, resolves once released, and errors pending reads', async () => {
+    const { conn, peer, socket } = await pair()
+    const reader = conn.readable.getReader()
+    const pending = reader.read().catch((e: unknown) => e)
+    // The peer is half-open capable: our teardown reaches it as an end.
+    const peerEnded = new Promise<void>((resolve) => peer.once('end', () => resolve()))
+    peer.resume()
+    const a = conn.close(new Error('because'))
+    const b = conn.close()
+    await expect(a).resolves.toBeUndefined()
+    await expect(b).resolves.toBeUndefined()
+    await expect(conn.closed).resolves.toBeUndefined()
+    expect(socket.destroyed).toBe(true)
+    expect(await pending).toBeInstanceOf(StreamError)
+    await peerEnded
+    await expect(conn.close()).resolves.toBeUndefined()
+  })
+
+  it('closing the writable half-closes: the peer sees the end and can still reply', async () => {
+    const { conn, peer } = await pair()
+    const got: Buffer[] = []
+    peer.on('data', (d: Buffer) => got.push(d))
+    const ended = new Promise<void>((resolve) => peer.once('end', resolve))
+    const writer = conn.writable.getWriter()
+    await writer.write(new TextEncoder().encode('hello'))
+    await writer.close()
+    await ended
+    expect(Buffer.concat(got).toString()).toBe('hello')
+    peer.end('reply after end')
+    expect(new TextDecoder().decode(await readAll(conn.readable))).toBe('reply after end')
+    await conn.closed
+  })
+
+  it('aborting the writable destroys the socket', async () => {
+    const { conn, peer, socket } = await pair()
+    const peerEnded = new Promise<void>((resolve) => peer.once('end', () => resolve()))
+    peer.resume()
+    await conn.writable.abort(new Error('stop'))
+    await conn.closed
+    expect(socket.destroyed).toBe(true)
+    await peerEnded
+  })
+
+  it('cancelling the readable keeps the writable usable, then releases the socket', async () => {
+    const { conn, peer } = await pair()
+    await conn.readable.cancel()
+    peer.write('ignored')
+    const got: Buffer[] = []
+    peer.on('data', (d: Buffer) => got.push(d))
+    const ended = new Promise<void>((resolve) => peer.once('end', resolve))
+    const writer = conn.writable.getWriter()
+    await writer.write(new TextEncoder().encode('still talking'))
+    await writer.close()
+    await ended
+    expect(Buffer.concat(got).toString()).toBe('still talking')
+    peer.end()
+    await conn.closed
+  })
+
+  it('a slow reader pauses the socket instead of buffering without bound', async () => {
+    const { conn, peer, socket } = await pair()
+    const total = 32 * 1024 * 1024
+    const chunk = Buffer.alloc(256 * 1024, 1)
+    let sent = 0
+    const writing = new Promise<void>((resolve) => {
+      const pump = () => {
+        while (sent < total) {
+          sent += chunk.length
+          if (!peer.write(chunk)) return void peer.once('drain', pump)
+        }
+        peer.end()
+        resolve()
+      }
+      pump()
+    })
+    await sleep(500)
+    // Our side read at most its queue (256 KiB) plus a socket read or two.
+    expect(socket.bytesRead).toBeLessThan(1024 * 1024)
+    expect(socket.isPaused()).toBe(true)
+    const all = await readAll(conn.readable)
+    await writing
+    expect(all.byteLength).toBe(total)
+  })
+
+  it('rejects chunks that are not Uint8Array', async () => {
+    const { conn } = await pair()
+    const writer = conn.writable.getWriter()
+    await expect(writer.write('text' as never)).rejects.toBeInstanceOf(TypeError)
+  })
+
+  it('an already closed socket gives a closed connection', async () => {
+    const { socket, peer } = await pair()
+    const gone = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    socket.destroy()
+    peer.destroy()
+    await gone
+    const conn = fromNodeSocket(socket, { remoteAddress: 'net:127.0.0.1:1', direction: 'outbound' })
+    await conn.closed
+    await expect(conn.readable.getReader().read()).rejects.toBeInstanceOf(StreamError)
+    await expect(conn.close()).resolves.toBeUndefined()
+  })
+})
+
+describe('fromNodeSocket throughput', () => {
+  // The issue's bar: a plain connection moves bulk data at no less than 80%
+  // of a raw Node socket pipe measured in the same run. Both sides run in
+  // this process, so the process's CPU time is the cost of moving the bytes
+  // through both ends. We compare CPU time rather than wall time because on
+  // a shared, loaded machine wall time mostly measures the neighbours; best
+  // of four alternating runs each damps what noise is left.
+  const TOTAL = 64 * 1024 * 1024
+  const CHUNK = 64 * 1024
+
+  async function raw(): Promise<number> {
+    const server = await listenRaw('127.0.0.1')
+    try {
+      const { port } = server.address() as { port: number }
+      const done = new Promise<void>((resolve) => {
+        server.once('connection', (s: Socket) => {
+          let got = 0
+          s.on('data', (d: Buffer) => (got += d.length))
+          s.on('end', () => {
+            expect(got).toBe(TOTAL)
+            s.end()
+            resolve()
+          })
+        })
+      })
+      const c = createConnection({ host: '127.0.0.1', port, allowHalfOpen: true })
+      await new Promise<void>((resolve) => c.once('connect', resolve))
+      const chunk = Buffer.alloc(CHUNK, 7)
+      const t0 = process.cpuUsage()
+      let sent = 0
+      const pump = () => {
+        while (sent < TOTAL) {
+          sent += CHUNK
+          if (!c.write(chunk)) return void c.once('drain', pump)
+        }
+        c.end()
+      }
+      pump()
+      await done
+      const cpu = process.cpuUsage(t0)
+      c.destroy()
+      return (cpu.user + cpu.system) / 1000
+    } finally {
+      await closeServer(server)
+    }
+  }
+
+  async function ours(): Promise<number> {
+    const server = await listenRaw('127.0.0.1')
+    try {
+      const { port } = server.address() as { port: number }
+      const done = new Promise<void>((resolve, reject) => {
+        server.once('connection', (s: Socket) => {
+          const conn = fromNodeSocket(s, { remoteAddress: 'net:x:1', direction: 'inbound' })
+          void (async () => {
+            const reader = conn.readable.getReader()
+            let got = 0
+            for (;;) {
+              const { done, value } = await reader.read()
+              if (done) break
+              got += value.byteLength
+            }
+            expect(got).toBe(TOTAL)
+            await conn.writable.close()
+            resolve()
+          })().catch(reject)
+        })
+      })
+      const socket = createConnection({ host: '127.0.0.1', port, allowHalfOpen: true })
+      await new Promise<void>((resolve) => socket.once('connect', resolve))
+      const conn = fromNodeSocket(socket, { remoteAddress: 'net:x:2', direction: 'outbound' })
+      const chunk = new Uint8Array(CHUNK).fill(7)
+      const t0 = process.cpuUsage()
+      const writer = conn.writable.getWriter()
+      for (let sent = 0; sent < TOTAL; sent += CHUNK) {
+        await writer.ready
+        void writer.write(chunk)
+      }
+      await writer.close()
+      await done
+      const cpu = process.cpuUsage(t0)
+      await conn.close()
+      return (cpu.user + cpu.system) / 1000
+    } finally {
+      await closeServer(server)
+    }
+  }
+
+  it('moves 64 MiB at >= 80% of a raw net.Socket pipe', { timeout: 60_000 }, async () => {
+    let bestRaw = Infinity
+    let bestOurs = Infinity
+    for (let i = 0; i < 4; i++) {
+      bestRaw = Math.min(bestRaw, await raw())
+      bestOurs = Math.min(bestOurs, await ours())
+    }
+    const ratio = bestRaw / bestOurs
+    expect(ratio, `CPU time: raw ${bestRaw.toFixed(0)} ms, ours ${bestOurs.toFixed(0)} ms`).toBeGreaterThanOrEqual(0.8)
+  })
+})

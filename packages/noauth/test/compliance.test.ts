@@ -1,0 +1,17 @@
+import { transformSuite } from '@ms/compliance'
+import { net } from '@ms/net'
+import { unix } from '@ms/unix'
+import { noauth } from '../src/index.js'
+
+transformSuite({
+  name: 'unix~noauth',
+  server: () => [noauth()],
+  client: () => [noauth()],
+  transport: () => ({ server: unix(), client: unix() }),
+})
+transformSuite({
+  name: 'net~noauth (loopback)',
+  server: () => [noauth()],
+  client: () => [noauth()],
+  transport: () => ({ server: net({ host: '127.0.0.1' }), client: net() }),
+})

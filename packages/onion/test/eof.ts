@@ -1,0 +1,87 @@
+import { appendSegment, concatBytes, createByteReader, type Connection, type Segment, type Transform } from '@ms/core'
+
+/**
+ * A test-only transform that carries end-of-stream in band, the way
+ * protocols that run over Tor must (shs's goodbye, for one): frames are a
+ * 4-byte big-endian length and the payload; a zero length means "no more
+ * data from me". Closing the writable sends that marker and leaves the
+ * stream open; the inner connection is ended (flushed, then closed) only
+ * once both directions are done.
+ *
+ * Tor closes a whole stream at the first FIN (it has no half-close), so the
+ * shared transport suite, whose tests half-close, runs over `onion~eof`:
+ * the onion transport underneath is what is being tested.
+ */
+export function eof(): Transform<true> {
+  const segment: Segment = { name: 'eof', data: [] }
+  const upgrade = async (inner: Connection): Promise<Connection> => wrap(inner, appendSegment(inner.remoteAddress, segment))
+  return {
+    name: 'eof',
+    parse: (s) => (s.name === 'eof' && s.data.length === 0 ? true : null),
+    advertise: () => segment,
+    upgradeOutbound: upgrade,
+    upgradeInbound: upgrade,
+  }
+}
+
+function wrap(inner: Connection, remoteAddress: string): Connection {
+  const source = createByteReader(inner.readable, remoteAddress)
+  const writer = inner.writable.getWriter()
+  let readDone = false
+  let writeDone = false
+  let ending: Promise<void> | undefined
+  const finish = () => {
+    if (!readDone || !writeDone) return
+    // Both directions are done: now a FIN (which makes Tor close the
+    // stream) loses nothing.
+    ending ??= writer.close().catch(() => {}).finally(() => void inner.close())
+  }
+
+  const readable = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const header = await source.readExactly(4)
+      const length = new DataView(header.buffer, header.byteOffset, 4).getUint32(0)
+      if (length === 0) {
+        readDone = true
+        controller.close()
+        finish()
+        return
+      }
+      controller.enqueue(await source.readExactly(length))
+    },
+    cancel() {
+      readDone = true
+      finish()
+    },
+  })
+
+  const frame = (payload: Uint8Array) => {
+    const header = new Uint8Array(4)
+    new DataView(header.buffer).setUint32(0, payload.byteLength)
+    return concatBytes([header, payload])
+  }
+  const writable = new WritableStream<Uint8Array>({
+    async write(chunk) {
+      if (chunk.byteLength > 0) await writer.write(frame(chunk))
+    },
+    async close() {
+      await writer.write(new Uint8Array(4))
+      writeDone = true
+      finish()
+    },
+    abort(reason) {
+      writeDone = true
+      void inner.close(reason)
+    },
+  })
+
+  return {
+    readable,
+    writable,
+    remoteAddress,
+    direction: inner.direction,
+    info: inner.info,
+    close: (reason) => inner.close(reason),
+    closed: inner.closed,
+  }
+}

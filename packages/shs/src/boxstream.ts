@@ -1,0 +1,255 @@
+import { StreamError } from '@ms/core'
+import { copyBytes, isAllZero, type ShsCrypto } from './crypto/types.js'
+
+/**
+ * Box-stream, byte-exact with npm pull-box-stream 1.0.13: every chunk of at
+ * most 4096 bytes becomes a 34-byte header box (secretbox of the body
+ * length as 2 bytes big-endian and the body's 16-byte MAC) followed by the
+ * body ciphertext (secretbox without its MAC). The nonce is a 24-byte
+ * big-endian counter: header n, body n+1, next header n+2. The stream ends
+ * with a header box of 18 zero bytes (the goodbye).
+ *
+ * Both directions run synchronously over caller-owned buffers: one output
+ * allocation per write or per received chunk, never per frame.
+ */
+
+export const MAX_BODY = 4096
+export const HEADER_BOX = 34
+const HEADER_PLAIN = 18
+
+/** Adds one to a big-endian counter in place (wrapping, like increment-buffer). */
+export function incrementNonce(nonce: Uint8Array): void {
+  for (let i = nonce.length - 1; i >= 0; i--) {
+    const v = (nonce[i]! + 1) & 0xff
+    nonce[i] = v
+    if (v !== 0) return
+  }
+}
+
+function checkKeyNonce(key: Uint8Array, nonce: Uint8Array): void {
+  if (!(key instanceof Uint8Array) || key.length !== 32) throw new TypeError('box-stream key must be 32 bytes')
+  if (!(nonce instanceof Uint8Array) || nonce.length !== 24) throw new TypeError('box-stream nonce must be 24 bytes')
+}
+
+export class BoxEncoder {
+  readonly #crypto: ShsCrypto
+  readonly #key: Uint8Array
+  readonly #headerNonce: Uint8Array
+  readonly #bodyNonce: Uint8Array
+  readonly #header = new Uint8Array(HEADER_PLAIN)
+  readonly #mac: Uint8Array
+  #ended = false
+
+  constructor(crypto: ShsCrypto, key: Uint8Array, nonce: Uint8Array) {
+    checkKeyNonce(key, nonce)
+    this.#crypto = crypto
+    this.#key = copyBytes(key)
+    this.#headerNonce = copyBytes(nonce)
+    this.#bodyNonce = copyBytes(nonce)
+    incrementNonce(this.#bodyNonce)
+    this.#mac = this.#header.subarray(2, HEADER_PLAIN)
+  }
+
+  /** The encoded size of `length` plaintext bytes. */
+  static encodedLength(length: number): number {
+    return length + HEADER_BOX * Math.ceil(length / MAX_BODY)
+  }
+
+  /** Encrypts `data` (any length; empty gives empty) as consecutive frames in one buffer. */
+  encode(data: Uint8Array): Uint8Array {
+    if (this.#ended) throw new StreamError('box-stream: write after goodbye')
+    const out = new Uint8Array(BoxEncoder.encodedLength(data.length))
+    this.encodeInto(out, data)
+    return out
+  }
+
+  /** Encrypts `data` into `out`, which must hold `encodedLength(data.length)` bytes. */
+  encodeInto(out: Uint8Array, data: Uint8Array): number {
+    const crypto = this.#crypto
+    const key = this.#key
+    const header = this.#header
+    const mac = this.#mac
+    const headerNonce = this.#headerNonce
+    const bodyNonce = this.#bodyNonce
+    const length = data.length
+    let ip = 0
+    let op = 0
+    while (ip < length) {
+      const n = length - ip < MAX_BODY ? length - ip : MAX_BODY
+      // The body first: its MAC goes into the header.
+      crypto.secretboxDetachedInto(out.subarray(op + HEADER_BOX, op + HEADER_BOX + n), mac, data.subarray(ip, ip + n), bodyNonce, key)
+      header[0] = n >>> 8
+      header[1] = n & 0xff
+      crypto.secretboxInto(out.subarray(op, op + HEADER_BOX), header, headerNonce, key)
+      incrementNonce(headerNonce)
+      incrementNonce(headerNonce)
+      incrementNonce(bodyNonce)
+      incrementNonce(bodyNonce)
+      ip += n
+      op += HEADER_BOX + n
+    }
+    return op
+  }
+
+  /** The final header box (18 zero bytes, boxed); nothing may be encoded after it. */
+  goodbye(): Uint8Array {
+    if (this.#ended) throw new StreamError('box-stream: goodbye sent twice')
+    this.#ended = true
+    const out = new Uint8Array(HEADER_BOX)
+    this.#crypto.secretboxInto(out, new Uint8Array(HEADER_PLAIN), this.#headerNonce, this.#key)
+    this.#crypto.wipe(this.#key)
+    return out
+  }
+}
+
+// Decoder states.
+const HEADER = 0
+const BODY = 1
+const DONE = 2
+
+export class BoxDecoder {
+  readonly #crypto: ShsCrypto
+  readonly #key: Uint8Array
+  readonly #nonce: Uint8Array
+  readonly #address: string | undefined
+  readonly #headerBox = new Uint8Array(HEADER_BOX)
+  #headerFill = 0
+  readonly #header = new Uint8Array(HEADER_PLAIN)
+  readonly #mac: Uint8Array
+  readonly #body = new Uint8Array(MAX_BODY)
+  #bodyFill = 0
+  #bodyLength = 0
+  #state: number = HEADER
+  #failed: StreamError | undefined
+
+  constructor(crypto: ShsCrypto, key: Uint8Array, nonce: Uint8Array, address?: string) {
+    checkKeyNonce(key, nonce)
+    this.#crypto = crypto
+    this.#key = copyBytes(key)
+    this.#nonce = copyBytes(nonce)
+    this.#address = address
+    this.#mac = this.#header.subarray(2, HEADER_PLAIN)
+  }
+
+  /** True once the goodbye arrived: the peer closed its side cleanly. */
+  get ended(): boolean {
+    return this.#state === DONE
+  }
+
+  /** True when the bytes so far end exactly at a frame boundary. */
+  get atBoundary(): boolean {
+    return this.#state === HEADER && this.#headerFill === 0
+  }
+
+  #fail(message: string): never {
+    this.#failed = new StreamError(`box-stream: ${message}`, { address: this.#address })
+    this.#crypto.wipe(this.#key)
+    throw this.#failed
+  }
+
+  /**
+   * Feeds received bytes; returns the plaintext of every frame completed by
+   * them (verified before it is returned; possibly empty). Throws
+   * `StreamError` on a bad MAC or an oversized header; the decoder is
+   * unusable afterwards. Bytes after the goodbye are ignored.
+   */
+  push(chunk: Uint8Array): Uint8Array {
+    const parts: Uint8Array[] = []
+    this.#decode(chunk, false, (plain) => parts.push(plain))
+    if (parts.length <= 1) return parts[0] ?? EMPTY
+    let length = 0
+    for (const part of parts) length += part.length
+    const out = new Uint8Array(length)
+    let o = 0
+    for (const part of parts) {
+      out.set(part, o)
+      o += part.length
+    }
+    return out
+  }
+
+  /**
+   * Like `push`, for a chunk the caller owns and will not look at again:
+   * frames are decrypted inside it, so bulk data is never copied or
+   * allocated. Each verified piece of plaintext is handed to `emit` (a
+   * view into `chunk`, or a fresh array for a frame that straddled two
+   * chunks), in order.
+   */
+  pushOwned(chunk: Uint8Array, emit: (plain: Uint8Array) => void): void {
+    this.#decode(chunk, true, emit)
+  }
+
+  #decode(chunk: Uint8Array, inPlace: boolean, emit: (plain: Uint8Array) => void): void {
+    if (this.#failed) throw this.#failed
+    const crypto = this.#crypto
+    const key = this.#key
+    const nonce = this.#nonce
+    const header = this.#header
+    const length = chunk.length
+    // Plaintext of frames wholly inside `chunk` goes to out[start..op).
+    let out: Uint8Array | undefined = inPlace ? chunk : undefined
+    let start = 0
+    let op = 0
+    let p = 0
+    while (p < length && this.#state !== DONE) {
+      if (this.#state === HEADER) {
+        let box: Uint8Array
+        if (this.#headerFill === 0 && length - p >= HEADER_BOX) {
+          box = chunk.subarray(p, p + HEADER_BOX)
+          p += HEADER_BOX
+        } else {
+          const take = Math.min(HEADER_BOX - this.#headerFill, length - p)
+          this.#headerBox.set(chunk.subarray(p, p + take), this.#headerFill)
+          this.#headerFill += take
+          p += take
+          if (this.#headerFill < HEADER_BOX) break
+          this.#headerFill = 0
+          box = this.#headerBox
+        }
+        if (!crypto.secretboxOpenInto(header, box, nonce, key)) this.#fail('invalid header (wrong key, corrupted or reordered data)')
+        if (isAllZero(header)) {
+          this.#state = DONE
+          crypto.wipe(key)
+          break
+        }
+        const bodyLength = (header[0]! << 8) | header[1]!
+        if (bodyLength > MAX_BODY) this.#fail(`header announces ${bodyLength} bytes, more than ${MAX_BODY}`)
+        incrementNonce(nonce)
+        this.#bodyLength = bodyLength
+        this.#state = BODY
+      }
+      const bodyLength = this.#bodyLength
+      if (this.#bodyFill === 0 && length - p >= bodyLength) {
+        // In place, the plaintext lands before its own ciphertext (op < p;
+        // libsodium handles the overlap), compacting the frames of this chunk.
+        out ??= new Uint8Array(length - p)
+        const ok = crypto.secretboxOpenDetachedInto(out.subarray(op, op + bodyLength), chunk.subarray(p, p + bodyLength), this.#mac, nonce, key)
+        if (!ok) this.#fail('invalid body (corrupted, truncated or reordered data)')
+        p += bodyLength
+        op += bodyLength
+      } else {
+        const take = Math.min(bodyLength - this.#bodyFill, length - p)
+        this.#body.set(chunk.subarray(p, p + take), this.#bodyFill)
+        this.#bodyFill += take
+        p += take
+        if (this.#bodyFill < bodyLength) break
+        this.#bodyFill = 0
+        // This frame started in an earlier chunk: it is the first one
+        // completed here, so emitting it on its own keeps the order.
+        const plain = new Uint8Array(bodyLength)
+        const ok = crypto.secretboxOpenDetachedInto(plain, this.#body.subarray(0, bodyLength), this.#mac, nonce, key)
+        if (!ok) this.#fail('invalid body (corrupted, truncated or reordered data)')
+        if (bodyLength > 0) emit(plain)
+        if (inPlace) {
+          // Nothing of this chunk before p is needed any more.
+          start = op = p
+        }
+      }
+      incrementNonce(nonce)
+      this.#state = HEADER
+    }
+    if (out && op > start) emit(out.subarray(start, op))
+  }
+}
+
+const EMPTY = new Uint8Array(0)

@@ -1,0 +1,102 @@
+import sodium from 'sodium-native'
+import { isAllZero, type ShsCrypto } from './types.js'
+
+/**
+ * libsodium through sodium-native (prebuilt binaries, no compiler needed).
+ * libsodium signals failures by throwing from sodium-native; every call that
+ * can fail on peer-controlled input is wrapped so it returns null/false.
+ */
+export const sodiumCrypto: ShsCrypto = {
+  name: 'sodium',
+  randomBytes(length) {
+    const out = new Uint8Array(length)
+    sodium.randombytes_buf(out)
+    return out
+  },
+  signKeypairFromSeed(seed) {
+    const publicKey = new Uint8Array(32)
+    const secretKey = new Uint8Array(64)
+    sodium.crypto_sign_seed_keypair(publicKey, secretKey, seed)
+    return { publicKey, secretKey }
+  },
+  sign(message, secretKey) {
+    const sig = new Uint8Array(64)
+    sodium.crypto_sign_detached(sig, message, secretKey)
+    return sig
+  },
+  verify(signature, message, publicKey) {
+    if (signature.length !== 64 || publicKey.length !== 32) return false
+    try {
+      return sodium.crypto_sign_verify_detached(signature, message, publicKey)
+    } catch {
+      return false
+    }
+  },
+  edPublicToCurve(publicKey) {
+    if (publicKey.length !== 32) return null
+    const out = new Uint8Array(32)
+    try {
+      // libsodium rejects invalid, small-order and non-prime-order points here.
+      sodium.crypto_sign_ed25519_pk_to_curve25519(out, publicKey)
+    } catch {
+      return null
+    }
+    return out
+  },
+  edSecretToCurve(secretKey) {
+    const out = new Uint8Array(32)
+    sodium.crypto_sign_ed25519_sk_to_curve25519(out, secretKey)
+    return out
+  },
+  scalarmultBase(secretKey) {
+    const out = new Uint8Array(32)
+    sodium.crypto_scalarmult_base(out, secretKey)
+    return out
+  },
+  scalarmult(secretKey, publicKey) {
+    if (publicKey.length !== 32) return null
+    const out = new Uint8Array(32)
+    try {
+      // Throws when the result is all zeros (low-order point).
+      sodium.crypto_scalarmult(out, secretKey, publicKey)
+    } catch {
+      return null
+    }
+    return isAllZero(out) ? null : out
+  },
+  sha256(message) {
+    const out = new Uint8Array(32)
+    sodium.crypto_hash_sha256(out, message)
+    return out
+  },
+  auth(message, key) {
+    const out = new Uint8Array(32)
+    sodium.crypto_auth(out, message, key)
+    return out
+  },
+  authVerify(tag, message, key) {
+    if (tag.length !== 32) return false
+    try {
+      // crypto_auth_verify compares in constant time.
+      return sodium.crypto_auth_verify(tag, message, key)
+    } catch {
+      return false
+    }
+  },
+  secretboxInto(out, message, nonce, key) {
+    sodium.crypto_secretbox_easy(out, message, nonce, key)
+  },
+  secretboxOpenInto(out, box, nonce, key) {
+    if (box.length < 16) return false
+    return sodium.crypto_secretbox_open_easy(out, box, nonce, key)
+  },
+  secretboxDetachedInto(out, mac, message, nonce, key) {
+    sodium.crypto_secretbox_detached(out, mac, message, nonce, key)
+  },
+  secretboxOpenDetachedInto(out, cipher, mac, nonce, key) {
+    return sodium.crypto_secretbox_open_detached(out, cipher, mac, nonce, key)
+  },
+  wipe(bytes) {
+    sodium.sodium_memzero(bytes)
+  },
+}

@@ -1,0 +1,129 @@
+import { MsError, StreamError } from '@ms/core'
+import { BoxDecoder, BoxEncoder, MAX_BODY } from './boxstream.js'
+
+/** Plaintext per inner write: large writes become one ciphertext chunk per 64 frames. */
+const BATCH = 64 * MAX_BODY
+
+function asStreamError(error: unknown, address: string | undefined, what: string): MsError {
+  if (error instanceof MsError) return error
+  return new StreamError(`shs: ${what}`, { address, cause: error })
+}
+
+/**
+ * The decrypting side: reads ciphertext from `source`, releases plaintext
+ * only after its MAC verified. Ends normally at the goodbye; errors with
+ * `StreamError` on a bad frame or when the source ends without a goodbye.
+ */
+export function decryptingReadable(source: ReadableStream<Uint8Array>, decoder: BoxDecoder, address?: string): ReadableStream<Uint8Array> {
+  const reader = source.getReader()
+  let done = false
+
+  // After the goodbye the peer has half-closed; keep reading (and
+  // discarding) so the inner stream sees its end and can be released,
+  // but never cancel it: that could tear down our writing side too.
+  const drain = () => {
+    const step = (): Promise<void> => reader.read().then((r) => (r.done ? undefined : step()))
+    step().catch(() => {})
+  }
+
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        for (;;) {
+          let result: ReadableStreamReadResult<Uint8Array>
+          try {
+            result = await reader.read()
+          } catch (error) {
+            done = true
+            throw asStreamError(error, address, 'the connection broke')
+          }
+          if (result.done) {
+            done = true
+            throw new StreamError('shs: the connection ended without a goodbye (truncated stream)', { address })
+          }
+          let emitted = false
+          try {
+            // Chunks read from the inner stream are ours: decrypt inside them.
+            decoder.pushOwned(result.value, (plain) => {
+              emitted = true
+              controller.enqueue(plain)
+            })
+          } catch (error) {
+            done = true
+            reader.cancel(error).catch(() => {})
+            throw error
+          }
+          if (decoder.ended) {
+            done = true
+            controller.close()
+            drain()
+            return
+          }
+          if (emitted) return
+        }
+      },
+      cancel(reason) {
+        if (done) return
+        done = true
+        return reader.cancel(reason)
+      },
+    },
+    { highWaterMark: 1 },
+  )
+}
+
+/**
+ * The encrypting side. Each write is encrypted at once into one buffer
+ * (split into frames of at most 4096 bytes) and queued on the inner writer
+ * without waiting for it to flush, so large transfers pipeline; the inner
+ * writer's backpressure (`ready`) still paces us. Closing sends the goodbye
+ * and then closes the inner writable (a half-close).
+ */
+export function encryptingWritable(
+  writer: WritableStreamDefaultWriter<Uint8Array>,
+  encoder: BoxEncoder,
+  address?: string,
+): WritableStream<Uint8Array> {
+  let failure: MsError | undefined
+  const onWriteError = (error: unknown) => {
+    failure ??= asStreamError(error, address, 'writing to the connection failed')
+  }
+  const ready = async () => {
+    if (failure) throw failure
+    try {
+      await writer.ready
+    } catch (error) {
+      onWriteError(error)
+      throw failure
+    }
+    if (failure) throw failure
+  }
+
+  return new WritableStream<Uint8Array>({
+    async write(chunk) {
+      if (!(chunk instanceof Uint8Array)) {
+        throw new TypeError(`shs: write a Uint8Array, not ${chunk === null ? 'null' : typeof chunk}`)
+      }
+      for (let offset = 0; offset < chunk.length; offset += BATCH) {
+        // Encrypt before waiting: the caller may reuse its buffer once write() resolves.
+        const boxed = encoder.encode(chunk.subarray(offset, offset + BATCH))
+        await ready()
+        writer.write(boxed).catch(onWriteError)
+      }
+    },
+    async close() {
+      await ready()
+      const bye = encoder.goodbye()
+      try {
+        await writer.write(bye)
+        await writer.close()
+      } catch (error) {
+        onWriteError(error)
+        throw failure
+      }
+    },
+    async abort(reason) {
+      await writer.abort(reason)
+    },
+  })
+}

@@ -1,0 +1,248 @@
+import {
+  HandshakeError,
+  MsError,
+  StreamError,
+  appendSegment,
+  createByteReader,
+  linkSignal,
+  raceSignal,
+  toBase64,
+  type ByteReader,
+  type CanonicalScope,
+  type Connection,
+  type Segment,
+  type Transform,
+  type UpgradeOptions,
+} from '@ms/core'
+import { BoxDecoder, BoxEncoder } from './boxstream.js'
+import { copyBytes, type ShsCrypto } from './crypto/types.js'
+import {
+  MSG1_LENGTH,
+  MSG2_LENGTH,
+  MSG3_LENGTH,
+  MSG4_LENGTH,
+  clientCreateAuth,
+  clientVerifyAccept,
+  createChallenge,
+  createHandshakeState,
+  serverCreateAccept,
+  serverVerifyAuth,
+  sessionKeys,
+  verifyChallenge,
+  type HandshakeState,
+  type SessionKeys,
+} from './handshake.js'
+import { decode32, normalizeAppKey, normalizeKeys, type KeyPair, type KeysInput } from './keys.js'
+import { decryptingReadable, encryptingWritable } from './streams.js'
+
+/** What the shs transform learnt about the peer; on `connection.info.shs`. */
+export interface ShsInfo {
+  /** The peer's long-term Ed25519 public key (32 bytes), authenticated by the handshake. */
+  publicKey: Uint8Array
+  /** Inbound only: the truthy value `authorize` returned for this peer (its permissions). */
+  authorization?: unknown
+}
+
+declare module '@ms/core' {
+  interface ConnectionInfo {
+    shs?: ShsInfo
+  }
+}
+
+export interface ShsOptions {
+  /** Our long-term Ed25519 key pair: `{ publicKey, secretKey }` bytes or ssb-keys `{ public, private }`. */
+  keys: KeysInput
+  /** The network key (32 bytes or base64). SSB's main network uses `SSB_APP_KEY`. */
+  appKey: Uint8Array | string
+  /**
+   * Server side: decides whether a client (by its public key) may connect.
+   * A truthy result (or promise of one) accepts and is kept on
+   * `info.shs.authorization`; a falsy result or a throw rejects, and the
+   * client then receives nothing further. Default: accept every client
+   * that completed the handshake (it knew our key and the app key).
+   */
+  authorize?: (remotePublicKey: Uint8Array) => unknown
+  /** Milliseconds for the whole handshake. Default 5000. */
+  timeout?: number
+}
+
+/** Dial options parsed from `shs:<server key>[:<seed>]`. */
+export interface ShsDialOptions {
+  /** The server's Ed25519 public key. */
+  publicKey: Uint8Array
+  /** Authenticate as the key pair derived from this 32-byte seed (invite codes) instead of our own keys. */
+  seed?: Uint8Array
+}
+
+export interface ShsTransform extends Transform<ShsDialOptions> {
+  readonly name: 'shs'
+  /** Our public key. */
+  readonly publicKey: Uint8Array
+  /** The backend in use (`sodium` or `noble`). */
+  readonly crypto: ShsCrypto
+}
+
+const DEFAULT_TIMEOUT = 5000
+const acceptAll = () => true
+
+/** Builds the `shs()` factory over one crypto backend. */
+export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransform {
+  return function shs(options: ShsOptions): ShsTransform {
+    if (options === null || typeof options !== 'object') throw new TypeError('shs: options { keys, appKey } are required')
+    const keys = normalizeKeys(options.keys, crypto)
+    const appKey = normalizeAppKey(options.appKey)
+    const authorize = options.authorize ?? acceptAll
+    if (typeof authorize !== 'function') throw new TypeError('shs: authorize must be a function')
+    const timeout = options.timeout ?? DEFAULT_TIMEOUT
+    if (typeof timeout !== 'number' || !(timeout > 0)) throw new TypeError(`shs: timeout must be a positive number of milliseconds, got ${String(timeout)}`)
+    const ourKey = toBase64(keys.publicKey)
+
+    function parse(segment: Segment): ShsDialOptions | null {
+      try {
+        if (segment.name !== 'shs' || segment.data.length < 1 || segment.data.length > 2) return null
+        const publicKey = decode32(segment.data[0])
+        if (!publicKey) return null
+        if (segment.data.length === 1) return { publicKey }
+        const seed = decode32(segment.data[1])
+        return seed ? { publicKey, seed } : null
+      } catch {
+        return null
+      }
+    }
+
+    function advertise(_scope: CanonicalScope): Segment {
+      return { name: 'shs', data: [ourKey] }
+    }
+
+    async function upgradeOutbound(connection: Connection, dial: ShsDialOptions, upgrade: UpgradeOptions = {}): Promise<Connection> {
+      if (!dial || !(dial.publicKey instanceof Uint8Array) || dial.publicKey.length !== 32) {
+        throw new TypeError('shs: dial options need a 32-byte publicKey')
+      }
+      const address = appendSegment(connection.remoteAddress, { name: 'shs', data: [toBase64(dial.publicKey)] })
+      const local: KeyPair = dial.seed ? crypto.signKeypairFromSeed(dial.seed) : keys
+      const state = createHandshakeState({ crypto, appKey, local, remotePublicKey: copyBytes(dial.publicKey), address })
+      return run(connection, upgrade, address, 'outbound', async (io) => {
+        await io.write(createChallenge(state), 'msg1')
+        verifyChallenge(state, await io.read(MSG2_LENGTH, 'msg2'), 'msg2')
+        await io.write(clientCreateAuth(state), 'msg3')
+        clientVerifyAccept(state, await io.read(MSG4_LENGTH, 'msg4'))
+        return { state, authorization: undefined }
+      })
+    }
+
+    async function upgradeInbound(connection: Connection, upgrade: UpgradeOptions = {}): Promise<Connection> {
+      const inner = connection.remoteAddress
+      const state = createHandshakeState({ crypto, appKey, local: keys, address: inner })
+      return run(connection, upgrade, inner, 'inbound', async (io) => {
+        verifyChallenge(state, await io.read(MSG1_LENGTH, 'msg1'), 'msg1')
+        await io.write(createChallenge(state), 'msg2')
+        const clientKey = serverVerifyAuth(state, await io.read(MSG3_LENGTH, 'msg3'))
+        state.address = appendSegment(inner, { name: 'shs', data: [toBase64(clientKey)] })
+        let authorization: unknown
+        try {
+          authorization = await io.race(Promise.resolve().then(() => authorize(copyBytes(clientKey))))
+        } catch (error) {
+          if (error instanceof MsError && io.aborted()) throw error
+          throw new HandshakeError('shs: authorize threw; client rejected', { stage: 'authorize', address: state.address, cause: error })
+        }
+        if (!authorization) {
+          throw new HandshakeError(`shs: client ${toBase64(clientKey)} not authorized`, { stage: 'authorize', address: state.address })
+        }
+        await io.write(serverCreateAccept(state), 'msg4')
+        return { state, authorization }
+      })
+    }
+
+    interface Io {
+      read(n: number, stage: string): Promise<Uint8Array>
+      write(bytes: Uint8Array, stage: string): Promise<void>
+      race<T>(promise: Promise<T>): Promise<T>
+      aborted(): boolean
+    }
+
+    /**
+     * Runs one handshake under the whole-handshake timeout and the caller's
+     * signal, then wraps the connection in box-stream. On failure the
+     * inner connection is left to the caller (the contract says it closes
+     * it), and the server has written nothing after the failing step.
+     */
+    async function run(
+      connection: Connection,
+      upgrade: UpgradeOptions,
+      address: string,
+      direction: 'inbound' | 'outbound',
+      handshake: (io: Io) => Promise<{ state: HandshakeState; authorization: unknown }>,
+    ): Promise<Connection> {
+      const linked = linkSignal({ signal: upgrade.signal, timeout, address, what: 'shs handshake' })
+      const signal = linked.signal
+      let reader: ByteReader | undefined
+      let writer: WritableStreamDefaultWriter<Uint8Array> | undefined
+      const race = <T>(promise: Promise<T>) => raceSignal(promise, signal, undefined, address)
+      const io: Io = {
+        race,
+        aborted: () => signal.aborted,
+        async read(n, stage) {
+          try {
+            return await race(reader!.readExactly(n))
+          } catch (error) {
+            throw describeFailure(error, stage, direction, address, signal)
+          }
+        },
+        async write(bytes, stage) {
+          try {
+            await race(writer!.write(bytes))
+          } catch (error) {
+            throw describeFailure(error, stage, direction, address, signal)
+          }
+        },
+      }
+      let result: { state: HandshakeState; authorization: unknown }
+      let keysOut: SessionKeys
+      try {
+        if (signal.aborted) throw signal.reason
+        reader = createByteReader(connection.readable, address)
+        writer = connection.writable.getWriter()
+        result = await handshake(io)
+        keysOut = sessionKeys(result.state)
+      } catch (error) {
+        // Nothing may wait on a half-done handshake; the caller closes the connection.
+        throw error instanceof MsError ? error : new HandshakeError('shs: handshake failed', { address, cause: error })
+      } finally {
+        linked.dispose()
+      }
+      const remotePublicKey = result.state.remotePublicKey!
+      const remoteAddress = appendSegment(connection.remoteAddress, { name: 'shs', data: [toBase64(remotePublicKey)] })
+      const info: ShsInfo = { publicKey: remotePublicKey }
+      if (direction === 'inbound') info.authorization = result.authorization
+      return {
+        readable: decryptingReadable(reader.release(), new BoxDecoder(crypto, keysOut.decryptKey, keysOut.decryptNonce, remoteAddress), remoteAddress),
+        writable: encryptingWritable(writer, new BoxEncoder(crypto, keysOut.encryptKey, keysOut.encryptNonce), remoteAddress),
+        remoteAddress,
+        direction: connection.direction,
+        info: { ...connection.info, shs: info },
+        close: (reason?: unknown) => connection.close(reason),
+        closed: connection.closed,
+      }
+    }
+
+    return { name: 'shs', publicKey: copyBytes(keys.publicKey), crypto, parse, advertise, upgradeOutbound, upgradeInbound }
+  }
+}
+
+const HINTS: Record<string, string> = {
+  'outbound:msg2': 'the server hung up after msg1: it uses a different app key (network), or is not a secret-handshake server',
+  'outbound:msg4': 'the server hung up after msg3: wrong server public key, or the server did not authorize us',
+  'inbound:msg1': 'the client hung up before msg1',
+  'inbound:msg3': 'the client hung up after msg2: it may use a different app key (network)',
+}
+
+function describeFailure(error: unknown, stage: string, direction: string, address: string, signal: AbortSignal): unknown {
+  // The timeout or the caller's abort: keep its type (TimeoutError/AbortError) and say where we were.
+  if (signal.aborted) return error
+  if (error instanceof StreamError) {
+    const hint = HINTS[`${direction}:${stage}`] ?? `the connection ended during ${stage}`
+    return new HandshakeError(`shs: ${hint}`, { stage, address, cause: error })
+  }
+  if (error instanceof HandshakeError) return error
+  return new HandshakeError(`shs: connection failed during ${stage}`, { stage, address, cause: error })
+}

@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+import * as mod from '../../dist/index.js'
+import { run } from './shs1.mjs'
+await run('client', mod)

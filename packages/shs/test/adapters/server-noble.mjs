@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+import * as mod from '../../dist/browser.js'
+import { run } from './shs1.mjs'
+await run('server', mod)

@@ -1,0 +1,259 @@
+import { createConnection, createServer, type Server, type Socket } from 'node:net'
+import { chmod, link, lstat, mkdtemp, rm, stat, unlink } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve as resolvePath } from 'node:path'
+import {
+  DialError,
+  LimitError,
+  ListenError,
+  TimeoutError,
+  abortReason,
+  canonicalScope,
+  escapeData,
+  type CanonicalScope,
+  type Connection,
+  type DialOptions,
+  type ListenOptions,
+  type Segment,
+  type Transport,
+  type TransportListener,
+} from '@ms/core'
+import { fromNodeSocket } from '@ms/core/node'
+
+export interface UnixOptions {
+  /**
+   * The socket file to listen on. Default: `socket` inside a fresh private
+   * directory `<os.tmpdir()>/ms-unix-XXXXXX/`, created on listen and removed
+   * on close, so every listener gets its own path.
+   */
+  path?: string
+  /** Milliseconds a dial may take before it fails with `TimeoutError`. Default: none. */
+  connectTimeout?: number
+  /** Maximum open inbound connections; excess ones are closed at once and reported as `LimitError`. */
+  maxConnections?: number
+}
+
+/** What `parse` returns and `dial` takes. */
+export interface UnixAddress {
+  path: string
+}
+
+function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' ? code : undefined
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
+/** Parses a `unix` segment. Colons in the path are data separators in the grammar, so the parts are joined back. */
+export function parseUnixSegment(segment: Segment): UnixAddress | null {
+  if (segment?.name !== 'unix' || !Array.isArray(segment.data) || segment.data.length === 0) return null
+  const path = segment.data.join(':')
+  if (path === '' || path.includes('\0')) return null
+  return { path }
+}
+
+/**
+ * Writes a `unix` segment. Colons stay raw (`unix:/a:b`), as the original
+ * `multiserver` writes them; other special characters are escaped by the
+ * address grammar.
+ */
+export function unixSegment(path: string): Segment {
+  return { name: 'unix', data: path.split(':') }
+}
+
+/** The outcome of connecting to an existing socket file. */
+function probe(path: string): Promise<'live' | 'stale'> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ path })
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve('live')
+    })
+    socket.once('error', (error) => {
+      socket.destroy()
+      // ECONNREFUSED: a socket file nobody listens on, the sign of a dead
+      // process. Anything else (permissions, not a socket) we must not touch.
+      resolve(errorCode(error) === 'ECONNREFUSED' ? 'stale' : 'live')
+    })
+  })
+}
+
+/**
+ * The unix-socket transport. Only ever advertised in the `device` scope;
+ * the socket file is created with mode 0600.
+ */
+export function unix(options: UnixOptions = {}): Transport<UnixAddress> {
+  const { connectTimeout, maxConnections } = options
+  if (connectTimeout !== undefined && !(connectTimeout > 0)) {
+    throw new TypeError(`unix: connectTimeout must be a positive number of milliseconds, got ${connectTimeout}`)
+  }
+  if (maxConnections !== undefined && !(Number.isInteger(maxConnections) && maxConnections >= 0)) {
+    throw new TypeError(`unix: maxConnections must be a non-negative integer, got ${maxConnections}`)
+  }
+  if (options.path !== undefined) {
+    if (typeof options.path !== 'string' || options.path === '') throw new TypeError('unix: path must be a non-empty string')
+    // Fail now rather than when the address is first written.
+    for (const part of options.path.split(':')) escapeData(part)
+  }
+
+  function dial({ path }: UnixAddress, { signal }: DialOptions = {}): Promise<Connection> {
+    const address = `unix:${path}`
+    if (signal?.aborted) return Promise.reject(abortReason(signal, address))
+    return new Promise<Connection>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const socket = createConnection({ path, allowHalfOpen: true })
+      const cleanup = () => {
+        if (timer !== undefined) clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        socket.off('connect', onConnect)
+        socket.off('error', onError)
+      }
+      const fail = (error: Error) => {
+        cleanup()
+        socket.on('error', () => {})
+        socket.destroy()
+        reject(error)
+      }
+      const onAbort = () => fail(abortReason(signal!, address))
+      const onError = (error: Error) => {
+        fail(new DialError(`could not connect to ${address}: ${describe(error)}`, { address, code: errorCode(error), cause: error }))
+      }
+      const onConnect = () => {
+        cleanup()
+        resolve(fromNodeSocket(socket, { remoteAddress: address, direction: 'outbound' }))
+      }
+      socket.once('connect', onConnect)
+      socket.once('error', onError)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      if (connectTimeout !== undefined) {
+        timer = setTimeout(() => fail(new TimeoutError(connectTimeout, { address, what: 'connect' })), connectTimeout)
+      }
+    })
+  }
+
+  async function listen(onConnection: (connection: Connection) => void, { signal, onError }: ListenOptions = {}): Promise<TransportListener> {
+    // Our own private directory when no path was given; removed on close.
+    let ownDir: string | undefined
+    if (options.path === undefined) {
+      try {
+        ownDir = await mkdtemp(join(tmpdir(), 'ms-unix-'))
+      } catch (error) {
+        const where = join(tmpdir(), 'ms-unix-*')
+        throw new ListenError(`could not create a directory for the socket (${where}): ${describe(error)}`, { address: `unix:${where}`, code: errorCode(error), cause: error })
+      }
+    }
+    const path = ownDir !== undefined ? join(ownDir, 'socket') : resolvePath(options.path!)
+    const address = `unix:${path}`
+    const listenError = (message: string, code: string | undefined, cause?: unknown) =>
+      new ListenError(`could not listen on ${address}: ${message}`, { address, code, cause })
+
+    let open = 0
+    const server: Server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
+      if (maxConnections !== undefined && open >= maxConnections) {
+        socket.destroy()
+        onError?.(new LimitError(`too many open connections (${maxConnections}) on ${address}; closed one`, { address }))
+        return
+      }
+      open++
+      socket.once('close', () => open--)
+      // A unix peer has no address of its own; it reached us at ours.
+      onConnection(fromNodeSocket(socket, { remoteAddress: address, direction: 'inbound' }))
+    })
+
+    // Race-free mode 0600: bind inside a fresh directory that mkdtemp creates
+    // with mode 0700 (so nobody else can reach the socket while we chmod it),
+    // then hard-link the finished socket to its public path. link() never
+    // replaces an existing file, so a live socket someone else owns is never
+    // clobbered, and no one can ever connect to a world-accessible socket.
+    // umask is not an option: it is process-wide, shared with concurrent
+    // async work, and not settable in worker threads. The staging directory
+    // sits next to the target so link() stays on one filesystem.
+    let staging: string | undefined
+    let ino: number | undefined
+    try {
+      if (signal?.aborted) throw abortReason(signal, address)
+      // A short name: socket paths are limited to about 107 bytes.
+      staging = await mkdtemp(join(dirname(path), '.ms-')).catch((error: unknown) => {
+        throw listenError(`cannot create a directory next to the socket: ${describe(error)}`, errorCode(error), error)
+      })
+      const temp = join(staging, 's')
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (error) => reject(listenError(describe(error), errorCode(error), error)))
+        server.listen({ path: temp }, () => {
+          server.removeAllListeners('error')
+          resolve()
+        })
+      })
+      await chmod(temp, 0o600)
+      const publish = () => link(temp, path)
+      try {
+        await publish()
+      } catch (error) {
+        if (errorCode(error) !== 'EEXIST') throw listenError(describe(error), errorCode(error), error)
+        const existing = await lstat(path)
+        if (!existing.isSocket()) throw listenError('a file that is not a socket is in the way', 'EADDRINUSE')
+        if ((await probe(path)) === 'live') throw listenError('a live socket is there (another process listens, or we may not probe it)', 'EADDRINUSE')
+        // Stale: left by a dead process. Replace it; if someone else won the
+        // race to replace it first, link() fails again and so do we.
+        await unlink(path).catch(() => {})
+        await publish().catch((again: unknown) => {
+          throw listenError(describe(again), errorCode(again) === 'EEXIST' ? 'EADDRINUSE' : errorCode(again), again)
+        })
+      }
+      ino = (await stat(path)).ino
+      if (signal?.aborted) throw abortReason(signal, address)
+    } catch (error) {
+      server.close()
+      if (ino !== undefined) await unlink(path).catch(() => {})
+      if (ownDir) await rm(ownDir, { recursive: true, force: true })
+      throw error
+    } finally {
+      if (staging) await rm(staging, { recursive: true, force: true })
+    }
+
+    server.on('error', (error) => {
+      onError?.(new ListenError(`error while accepting on ${address}: ${describe(error)}`, { address, code: errorCode(error), cause: error }))
+    })
+
+    let closed = false
+    let closing: Promise<void> | undefined
+    const close = () => {
+      closing ??= (async () => {
+        closed = true
+        signal?.removeEventListener('abort', onSignal)
+        // Stops accepting at once; the callback would wait for accepted
+        // sockets, which belong to the MultiServer.
+        server.close()
+        // Remove the file only if it is still ours: another process may have
+        // replaced it after deciding ours was stale.
+        const now = await stat(path).catch(() => undefined)
+        if (now?.ino === ino) await unlink(path).catch(() => {})
+        if (ownDir) await rm(ownDir, { recursive: true, force: true })
+      })()
+      return closing
+    }
+    const onSignal = () => void close()
+    signal?.addEventListener('abort', onSignal, { once: true })
+
+    return {
+      addresses(scope: CanonicalScope): Segment[] {
+        // The path never leaves this machine.
+        return !closed && canonicalScope(scope) === 'device' ? [unixSegment(path)] : []
+      },
+      close,
+    }
+  }
+
+  return {
+    name: 'unix',
+    parse: parseUnixSegment,
+    stringify: ({ path }) => unixSegment(path),
+    dial,
+    listen,
+  }
+}
+
+export default unix

@@ -1,0 +1,291 @@
+import * as http from 'node:http'
+import * as https from 'node:https'
+import * as tls from 'node:tls'
+import { isIP, type AddressInfo } from 'node:net'
+import WebSocket, { WebSocketServer } from 'ws'
+import {
+  AbortError,
+  DialError,
+  ListenError,
+  abortReason,
+  isLoopback,
+  isPrivate,
+  isWildcardHost,
+  scopeList,
+  stripZone,
+  type CanonicalScope,
+  type Connection,
+  type ListenOptions,
+  type Scope,
+  type Segment,
+  type Transport,
+  type TransportListener,
+} from '@ms/core'
+import { interfaceAddresses } from '@ms/core/node'
+import { canonicalPath, canonicalPathname, formatWsUrl, parseWsSegment, parseWsUrl, wsSegment, type WsAddress } from './address.js'
+import { fromNodeWebSocket } from './node-driver.js'
+import { clientPeer, trustPredicate, type TrustedProxies } from './proxy.js'
+import { addRoute, reject } from './router.js'
+import './info.js'
+
+export { canonicalPath, formatWsUrl, parseWsSegment, parseWsUrl, wsSegment, type WsAddress } from './address.js'
+export { fromNodeWebSocket } from './node-driver.js'
+export type { TrustedProxies } from './proxy.js'
+export type { WsInfo } from './info.js'
+
+export interface WsTlsOptions {
+  /** Server private key (PEM). With `cert`, our own listener serves `wss`. */
+  key?: string | Buffer | Array<string | Buffer>
+  /** Server certificate chain (PEM). */
+  cert?: string | Buffer | Array<string | Buffer>
+  /** Extra certificate authorities trusted when dialling `wss` (e.g. a self-signed certificate). */
+  ca?: string | Buffer | Array<string | Buffer>
+  /** Set `false` to dial `wss` servers whose certificate does not verify. Default `true`. */
+  rejectUnauthorized?: boolean
+}
+
+export interface WsOptions {
+  /** Interface to bind our own server to. Default: `127.0.0.1` when the only scope is `device`, else every interface. */
+  host?: string
+  /** Port for our own server; 0 or absent picks a free one. */
+  port?: number
+  /**
+   * Scopes the listener advertises in. Default, as @ms/net: `device` with
+   * no host or a loopback host, every scope for a wildcard, an address's
+   * own scope (`local` or `public`), `public` for a host name.
+   */
+  scope?: Scope | readonly Scope[]
+  /**
+   * Public names advertised instead of the bound host in the `public`
+   * scope: host names (our port and path are added) or full URLs such as
+   * `wss://example.com/ms` for a listener behind a TLS-terminating proxy.
+   */
+  external?: string | readonly string[]
+  /** The path this listener serves (and advertises). Default `/`. */
+  path?: string
+  /**
+   * An existing `http`/`https` server to attach to instead of listening on
+   * our own port. We add an `upgrade` listener for our path and never
+   * close the server; several ws listeners can share it under different paths.
+   */
+  server?: http.Server | https.Server
+  /** Whether an attached `server` is reached over TLS (advertise `wss`). Default: true for `https`/`tls` servers. */
+  secure?: boolean
+  /** TLS for our own listener (`key` + `cert`) and trust for `wss` dials (`ca`, `rejectUnauthorized`). */
+  tls?: WsTlsOptions
+  /** Largest message accepted, in bytes. Default 1 MiB (we send at most 64 KiB per message; shs frames are 4 KiB). */
+  maxPayload?: number
+  /**
+   * Proxies (addresses or CIDR ranges, or a predicate) whose `Forwarded` /
+   * `X-Forwarded-For` header names the real client. Default: none, so
+   * `remoteAddress` is always the socket's peer.
+   */
+  trustedProxies?: TrustedProxies
+  /** Bytes queued per direction before backpressure applies. Default 256 KiB. */
+  highWaterMark?: number
+  /** Milliseconds to wait for the peer's close frame before dropping the socket. Default 2000. */
+  closeTimeout?: number
+}
+
+const DEFAULTS = { maxPayload: 1024 * 1024, highWaterMark: 256 * 1024, closeTimeout: 2000 }
+
+/**
+ * The `ws` transport for Node: listens on its own HTTP(S) port or on a
+ * server you pass, and dials `ws://` and `wss://` addresses with npm `ws`.
+ */
+export function ws(options: WsOptions = {}): Transport<WsAddress> {
+  const maxPayload = options.maxPayload ?? DEFAULTS.maxPayload
+  const highWaterMark = options.highWaterMark ?? DEFAULTS.highWaterMark
+  const closeTimeout = options.closeTimeout ?? DEFAULTS.closeTimeout
+  const scopes = options.scope === undefined ? defaultScopes(options.host) : scopeList(options.scope as Scope | Scope[], 'device')
+  const isTrusted = trustPredicate(options.trustedProxies)
+  const path = canonicalPathname(options.path ?? '/')
+  if (path === null) throw new TypeError(`ws: path ${JSON.stringify(options.path)} is not a URL path`)
+  if (options.port !== undefined && !(Number.isInteger(options.port) && options.port >= 0 && options.port <= 65535)) {
+    throw new TypeError(`ws: port must be an integer 0-65535, got ${String(options.port)}`)
+  }
+  const externals = ([] as string[]).concat((options.external as string | string[] | undefined) ?? [])
+  for (const e of externals) {
+    if (e.includes('://') && !parseWsUrl(e)) throw new TypeError(`ws: external ${JSON.stringify(e)} is not a ws:// or wss:// URL`)
+  }
+
+  function dial(address: WsAddress, { signal }: { signal?: AbortSignal } = {}): Promise<Connection> {
+    const url = formatWsUrl(address)
+    return new Promise<Connection>((resolve, rejectDial) => {
+      if (signal?.aborted) return rejectDial(abortReason(signal, url))
+      let settled = false
+      const socket = new WebSocket(url, {
+        perMessageDeflate: false,
+        maxPayload,
+        followRedirects: false,
+        ca: options.tls?.ca,
+        rejectUnauthorized: options.tls?.rejectUnauthorized,
+      })
+      socket.binaryType = 'nodebuffer'
+      const settle = (error: Error | undefined) => {
+        if (settled) return
+        settled = true
+        signal?.removeEventListener('abort', onAbort)
+        socket.removeListener('open', onOpen)
+        socket.removeListener('unexpected-response', onResponse)
+        // Listeners for 'error' stay: `ws` throws on an unheard error.
+        if (error) rejectDial(error)
+        else resolve(fromNodeWebSocket(socket, { remoteAddress: url, direction: 'outbound', info: { ws: { path: address.path, secure: address.secure } }, highWaterMark, closeTimeout }))
+      }
+      const onOpen = () => settle(undefined)
+      const onError = (error: Error & { code?: string }) => {
+        if (settled) return
+        settle(new DialError(`could not open ${url}: ${error.message}`, { address: url, code: error.code, cause: error }))
+      }
+      const onResponse = (req: http.ClientRequest, res: http.IncomingMessage) => {
+        const status = res.statusCode ?? 0
+        settle(new DialError(`${url} answered HTTP ${status} ${res.statusMessage ?? ''} instead of a WebSocket`.trim(), { address: url, code: `HTTP_${status}` }))
+        res.destroy()
+        req.destroy()
+        socket.terminate()
+      }
+      const onAbort = () => {
+        settle(signal ? abortReason(signal, url) : new AbortError(undefined, { address: url }))
+        socket.terminate()
+      }
+      socket.on('open', onOpen)
+      socket.on('error', onError)
+      socket.on('unexpected-response', onResponse)
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  async function listen(onConnection: (connection: Connection) => void, listenOptions: ListenOptions = {}): Promise<TransportListener> {
+    const { signal, onError } = listenOptions
+    const bindHost = options.host ?? (scopes.every((s) => s === 'device') ? '127.0.0.1' : undefined)
+    const where = describeListen(options, bindHost, path!)
+    if (signal?.aborted) throw abortReason(signal, where)
+    const own = options.server === undefined
+    const tlsOptions = options.tls?.key && options.tls?.cert ? { key: options.tls.key, cert: options.tls.cert } : undefined
+    const server: http.Server = options.server ?? (tlsOptions ? https.createServer(tlsOptions) : http.createServer())
+    const secure = own ? tlsOptions !== undefined : (options.secure ?? server instanceof tls.Server)
+    const wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false, clientTracking: false })
+    let closed = false
+
+    const unroute = addRoute(server, path!, (req, socket, head) => {
+      if (closed) return reject(socket, 503, 'Service Unavailable')
+      wss.handleUpgrade(req, socket, head, (websocket) => {
+        if (closed) return void websocket.terminate()
+        websocket.binaryType = 'nodebuffer'
+        const peer = clientPeer(req, isTrusted)
+        const remoteAddress = formatPeer(secure, peer.host, peer.port)
+        const origin = typeof req.headers.origin === 'string' ? req.headers.origin : undefined
+        const connection = fromNodeWebSocket(websocket, {
+          remoteAddress,
+          direction: 'inbound',
+          info: { ws: { path: canonicalPath(req.url ?? '/') ?? '/', secure, ...(origin === undefined ? {} : { origin }), ...(peer.forwarded ? { forwarded: true } : {}) } },
+          highWaterMark,
+          closeTimeout,
+        })
+        onConnection(connection)
+      })
+    })
+    if (!unroute) throw new ListenError(`path ${path} is already served on this HTTP server`, { address: where, code: 'EADDRINUSE' })
+
+    if (own) {
+      // Plain HTTP requests to our own port get a clear answer instead of hanging.
+      server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+        res.writeHead(426, { Connection: 'close', Upgrade: 'websocket', 'Content-Type': 'text/plain' })
+        res.end('this port speaks WebSocket only\n')
+      })
+      try {
+        await new Promise<void>((resolve, rejectListen) => {
+          const onFail = (error: Error & { code?: string }) => {
+            signal?.removeEventListener('abort', onAbort)
+            rejectListen(new ListenError(`cannot listen on ${where}: ${error.message}`, { address: where, code: error.code, cause: error }))
+          }
+          const onAbort = () => {
+            server.removeListener('error', onFail)
+            server.close()
+            rejectListen(abortReason(signal!, where))
+          }
+          server.once('error', onFail)
+          signal?.addEventListener('abort', onAbort, { once: true })
+          server.listen({ port: options.port ?? 0, host: bindHost }, () => {
+            server.removeListener('error', onFail)
+            signal?.removeEventListener('abort', onAbort)
+            resolve()
+          })
+        })
+      } catch (error) {
+        unroute()
+        throw error
+      }
+      // Errors after listening (rare: EMFILE on accept) concern no single connection we own.
+      server.on('error', (error: Error & { code?: string }) => onError?.(new ListenError(error.message, { address: where, code: error.code, cause: error })))
+    }
+
+    const onSignal = () => void close()
+    const close = async () => {
+      if (closed) return
+      closed = true
+      signal?.removeEventListener('abort', onSignal)
+      unroute()
+      wss.close()
+      if (own) {
+        // Upgraded sockets are no longer the HTTP server's: closing it only
+        // stops accepting and drops half-made HTTP requests. Accepted
+        // connections belong to the MultiServer, which closes them.
+        server.close()
+        server.closeAllConnections()
+      }
+    }
+    signal?.addEventListener('abort', onSignal, { once: true })
+
+    return {
+      addresses(scope: CanonicalScope): Segment[] {
+        if (closed || !scopes.includes(scope)) return []
+        const bound = server.address()
+        if (bound === null || typeof bound === 'string') return []
+        return advertised(scope, bound, secure)
+      },
+      close,
+    }
+  }
+
+  function advertised(scope: CanonicalScope, bound: AddressInfo, secure: boolean): Segment[] {
+    const port = bound.port
+    if (scope === 'public' && externals.length > 0) {
+      return externals.map((e) => (e.includes('://') ? wsSegment(parseWsUrl(e)!) : wsSegment({ secure, host: e.toLowerCase(), port, path: path! })))
+    }
+    let hosts: string[]
+    if (options.host !== undefined && !isWildcardHost(options.host)) hosts = [stripZone(options.host.replace(/^\[|\]$/g, '')).toLowerCase()]
+    else if (isWildcardHost(bound.address)) hosts = interfaceAddresses(scope, bound.family === 'IPv4' ? { family: 'IPv4' } : {})
+    else hosts = [stripZone(bound.address)]
+    return hosts.map((host) => wsSegment({ secure, host, port, path: path! }))
+  }
+
+  return {
+    name: 'ws',
+    parse: (segment: Segment) => parseWsSegment(segment),
+    stringify: (address: WsAddress) => wsSegment(address),
+    dial,
+    listen,
+  }
+}
+
+/** As @ms/net: no host is device-only, a wildcard is every scope, an address its own scope, a name public. */
+function defaultScopes(host: string | undefined): CanonicalScope[] {
+  if (host === undefined) return ['device']
+  if (isWildcardHost(host)) return ['device', 'local', 'public']
+  const bare = stripZone(host.replace(/^\[|\]$/g, ''))
+  if (isLoopback(bare)) return ['device']
+  if (isIP(bare)) return isPrivate(bare) ? ['local'] : ['public']
+  return ['public']
+}
+
+function formatPeer(secure: boolean, host: string, port: number | undefined): string {
+  const h = host.includes(':') ? `[${host}]` : host
+  return `${secure ? 'wss' : 'ws'}://${h}${port === undefined ? '' : `:${port}`}`
+}
+
+function describeListen(options: WsOptions, bindHost: string | undefined, path: string): string {
+  if (options.server) return `ws (attached server)${path}`
+  const host = bindHost ?? '::'
+  return `${options.tls?.key ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${options.port ?? 0}${path === '/' ? '' : path}`
+}

@@ -1,0 +1,174 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import * as http from 'node:http'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { gzipSync } from 'node:zlib'
+import { build } from 'esbuild'
+import { chromium, type BrowserContext } from 'playwright-core'
+import { randomBytes } from 'node:crypto'
+import { createMultiServer, toBase64, type Connection, type MultiServerListener, type Suite } from '@ms/core'
+import { shs, shsCrypto } from '@ms/shs'
+import { readAll, writeAll } from '@ms/compliance'
+import { ws } from '@ms/ws'
+import type { PageResult } from './browser/page.js'
+import { pattern } from './browser/pattern.js'
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const here = dirname(fileURLToPath(import.meta.url))
+const MiB = 1024 * 1024
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex')
+
+/** Bundles the page the way an application would for browsers, and reports what it weighs. */
+async function bundlePage() {
+  const result = await build({
+    entryPoints: [join(here, 'browser/page.ts')],
+    bundle: true,
+    write: false,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    // `@ms/source` resolves our packages to their TypeScript sources (no
+    // build needed); `browser` picks each package's browser build.
+    conditions: ['@ms/source', 'browser'],
+    minify: true,
+    metafile: true,
+    logLevel: 'silent',
+  })
+  const code = result.outputFiles[0]!.contents
+  const inputs = Object.keys(result.metafile.inputs)
+  return { code, inputs, gzipped: gzipSync(code, { level: 9 }).byteLength }
+}
+
+describe('a real browser (headless Chromium) talks to a Node MultiServer', () => {
+  let context: BrowserContext | undefined
+  let userDataDir: string | undefined
+  let pageServer: http.Server | undefined
+  let listener: MultiServerListener | undefined
+  let bundle: Awaited<ReturnType<typeof bundlePage>>
+
+  beforeAll(async () => {
+    // CI installs chromium; a missing browser is a failure, never a skip.
+    if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM}: install Debian's chromium package (apt-get install chromium)`)
+    bundle = await bundlePage()
+    const html = '<!doctype html><meta charset="utf-8"><title>ms ws test</title><script type="module" src="/page.js"></script>'
+    pageServer = http.createServer((req, res) => {
+      if (req.url === '/page.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle.code)
+      else if (req.url === '/') res.writeHead(200, { 'content-type': 'text/html' }).end(html)
+      else res.writeHead(404).end()
+    })
+    await new Promise<void>((resolve) => pageServer!.listen(0, '127.0.0.1', resolve))
+    userDataDir = mkdtempSync(join(tmpdir(), 'ms-ws-chromium-'))
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    })
+  })
+
+  afterAll(async () => {
+    await listener?.close()
+    await context?.close()
+    pageServer?.closeAllConnections()
+    await new Promise<void>((resolve) => (pageServer ? pageServer.close(() => resolve()) : resolve()))
+    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true })
+  })
+
+  it('bundles for browsers without Node built-ins or npm ws, and reports its size', () => {
+    expect(bundle.inputs.some((i) => /node_modules[/\\](\.pnpm[/\\])?ws[@/\\]/.test(i))).toBe(false)
+    expect(bundle.inputs.some((i) => i.endsWith('packages/ws/src/browser.ts'))).toBe(true)
+    expect(bundle.inputs.some((i) => i.endsWith('packages/ws/src/index.ts'))).toBe(false)
+    // The browser crypto backend, never the native one.
+    expect(bundle.inputs.some((i) => i.includes('packages/shs/src/crypto/noble.ts'))).toBe(true)
+    expect(bundle.inputs.some((i) => /sodium/.test(i))).toBe(false)
+    console.log(
+      `browser bundle of core + ws + shs (minified, esbuild): ${(bundle.code.byteLength / 1024).toFixed(1)} KiB, ${(bundle.gzipped / 1024).toFixed(1)} KiB gzipped`,
+    )
+  })
+
+  async function exchange(suite: 'ws' | 'ws~shs') {
+    const fromServer = pattern(MiB, 202)
+    const fromPage = pattern(MiB, 101)
+    const appKey = randomBytes(32)
+    const serverKeys = shsCrypto.signKeypairFromSeed(randomBytes(32))
+    let serverSide!: Promise<{ got: Uint8Array; connection: Connection }>
+    const transports: Suite = suite === 'ws' ? [ws({ host: '127.0.0.1' })] : [ws({ host: '127.0.0.1' }), shs({ keys: serverKeys, appKey })]
+    const server = createMultiServer([transports])
+    listener = await server.listen((connection) => {
+      serverSide = (async () => {
+        const [got] = await Promise.all([readAll(connection.readable), writeAll(connection.writable, fromServer)])
+        return { got, connection }
+      })()
+    })
+    const address = server.stringify()
+
+    const page = await context!.newPage()
+    const errors: string[] = []
+    page.on('pageerror', (e) => errors.push(String(e)))
+    const port = (pageServer!.address() as { port: number }).port
+    await page.goto(`http://127.0.0.1:${port}/`)
+    await page.waitForFunction(() => typeof window.msTest === 'function')
+    const started = performance.now()
+    const result: PageResult = await page.evaluate(([a, size, key]) => window.msTest(a, size, key || undefined), [address, MiB, suite === 'ws' ? '' : toBase64(appKey)] as const)
+    const elapsed = performance.now() - started
+    console.log(
+      `${suite}: browser and Node exchanged 1 MiB each way in ${elapsed.toFixed(0)} ms (connect ${result.connectMs.toFixed(0)} ms, transfer and close ${result.transferMs.toFixed(0)} ms)`,
+    )
+
+    expect(errors).toEqual([])
+    expect(result.receivedBytes).toBe(MiB)
+    expect(result.receivedDigest).toBe(sha256(fromServer))
+    expect(result.remoteAddress).toBe(address)
+    expect(result.closedCleanly).toBe(true)
+    const { got, connection } = await serverSide
+    expect(got.byteLength).toBe(MiB)
+    expect(sha256(got)).toBe(sha256(fromPage))
+    expect(connection.info.ws?.origin).toBe(`http://127.0.0.1:${port}`)
+    await connection.closed
+    await page.close()
+    await listener.close()
+    listener = undefined
+    return { result, connection, serverKeys }
+  }
+
+  it('exchanges 1 MiB both ways over plain ws and closes cleanly', { timeout: 120_000 }, async () => {
+    const { connection } = await exchange('ws')
+    expect(connection.remoteAddress).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/)
+  })
+
+  it('exchanges 1 MiB both ways over ws~shs (noble on the page, sodium in Node); each side sees the other\'s key', { timeout: 120_000 }, async () => {
+    expect(shsCrypto.name).toBe('sodium')
+    const { result, connection, serverKeys } = await exchange('ws~shs')
+    expect(result.backend).toBe('noble')
+    expect(result.peerKey).toBe(toBase64(serverKeys.publicKey))
+    expect(result.ownKey).not.toBeNull()
+    expect(toBase64(connection.info.shs!.publicKey)).toBe(result.ownKey)
+    expect(connection.remoteAddress).toMatch(new RegExp(`^ws://127\\.0\\.0\\.1:\\d+~shs:${result.ownKey!.replace(/[+/]/g, (c) => '\\' + c)}$`))
+  })
+
+  it('reports a refused dial in the browser as a DialError', { timeout: 60_000 }, async () => {
+    const closedServer = http.createServer()
+    await new Promise<void>((resolve) => closedServer.listen(0, '127.0.0.1', resolve))
+    const deadPort = (closedServer.address() as { port: number }).port
+    await new Promise<void>((resolve) => closedServer.close(() => resolve()))
+    const page = await context!.newPage()
+    const port = (pageServer!.address() as { port: number }).port
+    await page.goto(`http://127.0.0.1:${port}/`)
+    await page.waitForFunction(() => typeof window.msDialError === 'function')
+    const error = await page.evaluate((a) => window.msDialError(a), `ws://127.0.0.1:${deadPort}`)
+    // Browsers hide why a WebSocket failed; the close code is all there is.
+    expect(error).toEqual({ isDialError: true, code: 'WS_1006', address: `ws://127.0.0.1:${deadPort}` })
+    await page.close()
+  })
+})
