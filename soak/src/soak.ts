@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type ClientConfig, type ClientReport, type Role, type ServerConfig, type ServerSample, keyPairFromSeed, randomBase64, sleep } from './shared.js'
+import { type ClientConfig, type ClientReport, type Role, type ServerConfig, type ServerSample, randomBase64, sleep } from './shared.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 
@@ -59,7 +59,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     transferDeadline: 120_000,
     sampleInterval: 250,
   }
-  void keyPairFromSeed
   const children = new Set<ChildProcess>()
   const killAll = () => {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
@@ -216,10 +215,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const serverHandshakesPerSecond = floodSeconds > 0 ? (afterFlood.counters.handshakes! - beforeFlood.counters.handshakes!) / floodSeconds : 0
     const upgradesPerSecond = floodSeconds > 0 ? (afterFlood.handshakeMs.n - beforeFlood.handshakeMs.n) / floodSeconds : 0
     const cpuDuringFlood = floodSeconds > 0 ? (afterFlood.cpuMs - beforeFlood.cpuMs) / (floodSeconds * 1000) : 0
-    const mixSeconds = (mixSampleTime() - start.t) / 1000
-    function mixSampleTime() {
-      return samples.at(-1)?.t ?? start.t
-    }
+    const mixSeconds = (mixSample.t - start.t) / 1000
     const lagDuringFlood = Math.max(0, ...inFlood.map((s) => s.windowLagMax))
     const lagOverall = Math.max(0, ...samples.map((s) => s.windowLagMax))
 

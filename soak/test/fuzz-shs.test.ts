@@ -6,7 +6,7 @@
  * never release a byte that did not verify.
  */
 import { HandshakeError, MsError, StreamError, type Connection } from '@ms/core'
-import { BoxDecoder, BoxEncoder, handshake, shs, shsCrypto } from '@ms/shs'
+import { BoxDecoder, BoxEncoder, decryptingReadable, handshake, shs, shsCrypto } from '@ms/shs'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 
@@ -150,6 +150,53 @@ describe('box-stream decoder', () => {
         else expect(whole.error).toBeUndefined()
       }),
       { numRuns: RUNS },
+    )
+  })
+})
+
+describe('box-stream decrypting readable', () => {
+  /** Reads everything; returns the plaintext and how the stream ended. */
+  async function drain(chunks: Uint8Array[], key: Uint8Array, nonce: Uint8Array) {
+    const source = new ReadableStream<Uint8Array>({
+      start(controller) {
+        // Copies: a Connection's chunks belong to its reader, and the decrypting side decrypts inside them.
+        for (const c of chunks) if (c.length > 0) controller.enqueue(c.slice())
+        controller.close()
+      },
+    })
+    const reader = decryptingReadable(source, new BoxDecoder(crypto, key, nonce)).getReader()
+    const out: Uint8Array[] = []
+    for (;;) {
+      try {
+        const { done, value } = await reader.read()
+        if (done) return { plain: concat(out), end: 'clean' }
+        out.push(value)
+      } catch (e) {
+        expect(e).toBeInstanceOf(StreamError)
+        return { plain: concat(out), end: 'error' }
+      }
+    }
+  }
+
+  it('ends cleanly only at a goodbye, errors on truncation, whatever the chunking', async () => {
+    await fc.assert(
+      fc.asyncProperty(bytes32, fc.uint8Array({ minLength: 24, maxLength: 24 }), messages, fc.boolean(), fc.nat(), cuts, async (key, nonce, msgs, goodbye, cutAt, cutPoints) => {
+        const full = encodeStream(key, nonce, msgs, goodbye)
+        const expected = concat(msgs)
+        const whole = await drain([full], key, nonce)
+        const pieces = await drain(split(full, cutPoints), key, nonce)
+        expect(pieces.end).toBe(whole.end)
+        expect(whole.end).toBe(goodbye ? 'clean' : 'error')
+        for (const r of [whole, pieces]) expect(Buffer.from(r.plain).equals(Buffer.from(expected))).toBe(true)
+        // Cut anywhere before the end of the goodbye: never a clean end.
+        if (full.length > 0) {
+          const truncated = full.subarray(0, cutAt % full.length)
+          const t = await drain(split(truncated, cutPoints), key, nonce)
+          expect(t.end).toBe('error')
+          expect(isPrefix(t.plain, expected)).toBe(true)
+        }
+      }),
+      { numRuns: RUNS / 3 },
     )
   })
 })

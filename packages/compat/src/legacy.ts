@@ -246,6 +246,8 @@ function legacyTransport(transport: Transport<unknown>, options: LegacyTransport
           started?.(null, true)
         },
         (error: unknown) => {
+          // Closed before it was up: nothing failed, the close simply won.
+          if (closeRequested) return finishClose()
           // A failed start is reported once, to the started callback if any.
           const err = error instanceof Error ? error : new MsError(String(error))
           if (started) started(err)
@@ -261,6 +263,8 @@ function legacyTransport(transport: Transport<unknown>, options: LegacyTransport
       }
       if (closeRequested) return
       closeRequested = true
+      // Stops a listen still in progress (e.g. an onion service being published).
+      lifetime.abort(new AbortError('the server was closed while starting'))
       if (listener) {
         const l = listener
         const index = listeners.indexOf(l)

@@ -17,7 +17,12 @@ type Close = (cb?: (err?: Error | null) => void) => void
 type Stream = LegacyStream & { address: string }
 const cleanups: (() => Promise<void> | void)[] = []
 afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
+  // Bounded, so a close that never calls back fails its test instead of hanging the hook.
+  for (const c of cleanups.splice(0).reverse()) {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    await Promise.race([c(), new Promise<void>((resolve) => (timer = setTimeout(resolve, 5000)))])
+    clearTimeout(timer)
+  }
 })
 
 const appKey = randomAppKey()
@@ -99,6 +104,19 @@ describe('legacyPlugin(transport)', () => {
     expect(plugin.stringify('public')).toBeNull()
     expect(plugin.stringify('bogus')).toBeNull()
     await new Promise<void>((r) => close(() => r()))
+    expect(plugin.stringify('device')).toBeNull()
+  })
+
+  it('close(cb) right after server(): the listener never stays up, started is not called, cb is', async () => {
+    const plugin = legacyPlugin(net({ host: '127.0.0.1' }))
+    let started: unknown = 'never'
+    const close = plugin.server(
+      () => {},
+      (err: unknown) => (started = err),
+    )
+    await new Promise<void>((resolve) => close(() => resolve()))
+    await tick(20)
+    expect(started).toBe('never')
     expect(plugin.stringify('device')).toBeNull()
   })
 

@@ -8,7 +8,12 @@ import { keyPair, randomAppKey, tick } from './helpers.js'
 type Close = (cb?: (err?: Error | null) => void) => void
 const cleanups: (() => Promise<void>)[] = []
 afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
+  // Bounded, so a close that never calls back fails its test instead of hanging the hook.
+  for (const c of cleanups.splice(0).reverse()) {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    await Promise.race([c(), new Promise<void>((resolve) => (timer = setTimeout(resolve, 5000)))])
+    clearTimeout(timer)
+  }
 })
 
 function closeAsync(close: Close) {

@@ -82,8 +82,18 @@ export class HandshakeError extends MsError {
   }
 }
 
-/** The stream was corrupted, truncated or otherwise violated its framing. */
-export class StreamError extends MsError {}
+/**
+ * An established connection broke: reset, corrupted, truncated, or its
+ * framing was violated. `code` is the errno code (e.g. `ECONNRESET`) when
+ * the cause was a socket error.
+ */
+export class StreamError extends MsError {
+  readonly code: string | undefined
+  constructor(message: string, options: { address?: string; code?: string; cause?: unknown } = {}) {
+    super(message, options)
+    this.code = options.code
+  }
+}
 
 /** Every alternative of an address failed; `errors` holds each cause in order. */
 export class ConnectError extends MsError {

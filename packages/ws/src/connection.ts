@@ -168,6 +168,11 @@ export function createWsConnection(
 
   function startClose(code: number, reason: string) {
     if (closeTimer !== undefined || socketClosed) return
+    // A paused socket would never read the peer's answering close frame.
+    if (paused) {
+      paused = false
+      driver.resume()
+    }
     driver.close(code, reason)
     // A peer that never answers our close frame must not hold the socket forever.
     closeTimer = setTimeout(() => driver.terminate(), options.closeTimeout)

@@ -114,13 +114,19 @@ export function ws(options: WsOptions = {}): Transport<WsAddress> {
     return new Promise<Connection>((resolve, rejectDial) => {
       if (signal?.aborted) return rejectDial(abortReason(signal, url))
       let settled = false
-      const socket = new WebSocket(url, {
-        perMessageDeflate: false,
-        maxPayload,
-        followRedirects: false,
-        ca: options.tls?.ca,
-        rejectUnauthorized: options.tls?.rejectUnauthorized,
-      })
+      let socket: WebSocket
+      try {
+        socket = new WebSocket(url, {
+          perMessageDeflate: false,
+          maxPayload,
+          followRedirects: false,
+          ca: options.tls?.ca,
+          rejectUnauthorized: options.tls?.rejectUnauthorized,
+        })
+      } catch (error) {
+        // `ws` throws synchronously on URLs it cannot use.
+        return rejectDial(new DialError(`cannot dial ${url}: ${(error as Error).message}`, { address: url, code: 'EINVAL', cause: error }))
+      }
       socket.binaryType = 'nodebuffer'
       const settle = (error: Error | undefined) => {
         if (settled) return

@@ -21,10 +21,10 @@ const here = dirname(fileURLToPath(import.meta.url))
 const MiB = 1024 * 1024
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex')
 
-/** Bundles the page the way an application would for browsers, and reports what it weighs. */
-async function bundlePage() {
+/** Bundles the page (or a given entry) the way an application would for browsers, and reports what it weighs. */
+async function bundlePage(entry?: string) {
   const result = await build({
-    entryPoints: [join(here, 'browser/page.ts')],
+    ...(entry === undefined ? { entryPoints: [join(here, 'browser/page.ts')] } : { stdin: { contents: entry, resolveDir: here, loader: 'ts' as const } }),
     bundle: true,
     write: false,
     format: 'esm',
@@ -49,8 +49,21 @@ describe('a real browser (headless Chromium) talks to a Node MultiServer', () =>
   let listener: MultiServerListener | undefined
   let bundle: Awaited<ReturnType<typeof bundlePage>>
 
+  /** Why setting up failed; every test then fails with it (a missing browser is a failure, never a skip: CI installs it). */
+  let setupError: unknown
+  const ready = () => {
+    if (setupError !== undefined) throw setupError
+  }
+
   beforeAll(async () => {
-    // CI installs chromium; a missing browser is a failure, never a skip.
+    try {
+      await setUp()
+    } catch (error) {
+      setupError = error
+    }
+  })
+
+  async function setUp() {
     if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM}: install Debian's chromium package (apt-get install chromium)`)
     bundle = await bundlePage()
     const html = '<!doctype html><meta charset="utf-8"><title>ms ws test</title><script type="module" src="/page.js"></script>'
@@ -75,7 +88,7 @@ describe('a real browser (headless Chromium) talks to a Node MultiServer', () =>
         '--disable-sync',
       ],
     })
-  })
+  }
 
   afterAll(async () => {
     await listener?.close()
@@ -86,6 +99,7 @@ describe('a real browser (headless Chromium) talks to a Node MultiServer', () =>
   })
 
   it('bundles for browsers without Node built-ins or npm ws, and reports its size', () => {
+    ready()
     expect(bundle.inputs.some((i) => /node_modules[/\\](\.pnpm[/\\])?ws[@/\\]/.test(i))).toBe(false)
     expect(bundle.inputs.some((i) => i.endsWith('packages/ws/src/browser.ts'))).toBe(true)
     expect(bundle.inputs.some((i) => i.endsWith('packages/ws/src/index.ts'))).toBe(false)
@@ -97,7 +111,16 @@ describe('a real browser (headless Chromium) talks to a Node MultiServer', () =>
     )
   })
 
+  it('keeps core + ws alone small for browsers', async () => {
+    ready()
+    const alone = await bundlePage(`import { createMultiServer } from '@ms/core'\nimport { ws } from '@ms/ws'\nexport const client = createMultiServer([[ws()]])\n`)
+    expect(alone.inputs.some((i) => /node_modules[/\\](\.pnpm[/\\])?ws[@/\\]/.test(i))).toBe(false)
+    console.log(`browser bundle of core + ws (minified, esbuild): ${(alone.code.byteLength / 1024).toFixed(1)} KiB, ${(alone.gzipped / 1024).toFixed(1)} KiB gzipped`)
+    expect(alone.gzipped).toBeLessThan(bundle.gzipped)
+  })
+
   async function exchange(suite: 'ws' | 'ws~shs') {
+    ready()
     const fromServer = pattern(MiB, 202)
     const fromPage = pattern(MiB, 101)
     const appKey = randomBytes(32)
@@ -158,6 +181,7 @@ describe('a real browser (headless Chromium) talks to a Node MultiServer', () =>
   })
 
   it('reports a refused dial in the browser as a DialError', { timeout: 60_000 }, async () => {
+    ready()
     const closedServer = http.createServer()
     await new Promise<void>((resolve) => closedServer.listen(0, '127.0.0.1', resolve))
     const deadPort = (closedServer.address() as { port: number }).port

@@ -9,8 +9,7 @@ import { ws as browserWs, type DomWebSocketConstructor } from '@ms/ws/browser'
 transportSuite({
   name: 'ws (browser client build)',
   server: () => [ws({ host: '127.0.0.1', port: 0 })],
+  // The backpressure test writes from the client, which bufferedAmount
+  // holds back; what a server sends to a browser cannot be paused (see README).
   client: () => [browserWs({ WebSocket: WebSocket as unknown as DomWebSocketConstructor })],
-  // Browsers cannot pause a WebSocket, so what the server sends piles up in
-  // the client; the writer in the backpressure test is the client, which
-  // bufferedAmount does hold back.
 })

@@ -116,6 +116,24 @@ describe('ws listening', () => {
     expect(text(reply)).toBe('secret')
   })
 
+  it('rejects bad options at once', () => {
+    expect(() => ws({ port: 70000 })).toThrow(TypeError)
+    expect(() => ws({ port: 1.5 })).toThrow(TypeError)
+    expect(() => ws({ path: '/a#b' })).toThrow(TypeError)
+    expect(() => ws({ external: 'http://example.com' })).toThrow(TypeError)
+  })
+
+  it('stops listening when the listen signal aborts', async () => {
+    const transport = ws({ host: '127.0.0.1' })
+    const controller = new AbortController()
+    const listener = await transport.listen!(() => {}, { signal: controller.signal })
+    const { port } = transport.parse(listener.addresses('device')[0]!)!
+    controller.abort()
+    expect(listener.addresses('device')).toEqual([])
+    const error = await createMultiServer([[ws()]]).connect(`ws://127.0.0.1:${port}`).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(DialError)
+  })
+
   it('reports a busy port as a typed ListenError', async () => {
     const busy = await httpServer()
     cleanups.push(() => closeServer(busy))
@@ -197,7 +215,7 @@ describe('ws on a shared HTTP server', () => {
     const error = await client.connect(`ws://127.0.0.1:${portOf(server)}/nope`).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(DialError)
     expect((error as DialError).code).toBe('HTTP_404')
-    for (const path of ['/only', '/also']) {
+    for (const path of ['/only', '/also', '/only?token=1']) {
       const c = await client.connect(`ws://127.0.0.1:${portOf(server)}${path}`)
       cleanups.push(() => c.close())
       const [, reply] = await Promise.all([writeAll(c.writable, bytes(path)), readAll(c.readable)])
@@ -368,6 +386,26 @@ describe('ws framing, half-close and close codes', () => {
     await writeAll(c.writable, bytes('still talking'))
     expect(text(await readAll(s.readable))).toBe('still talking')
     await Promise.all([c.closed, s.closed])
+  })
+
+  it('closes promptly even while paused by backpressure', async () => {
+    const { url, next } = await pair({ closeTimeout: 20_000 })
+    const c = await createMultiServer([[ws()]]).connect(url)
+    cleanups.push(() => c.close())
+    const s = await next
+    // Nobody reads on the server: it pauses its socket once its queue is full.
+    const writer = c.writable.getWriter()
+    const chunk = new Uint8Array(256 * 1024)
+    const flooding = (async () => {
+      for (let i = 0; i < 64; i++) await writer.write(chunk)
+    })().catch(() => {})
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const started = Date.now()
+    await s.close()
+    // Without resuming, the peer's closing frame would sit unread until closeTimeout.
+    expect(Date.now() - started).toBeLessThan(5000)
+    await c.closed
+    await flooding
   })
 
   it('gives a typed dial error for a refused connection', async () => {

@@ -26,11 +26,11 @@ function streamError(error: unknown, address: string): MsError {
   if (error instanceof MsError) return error
   const code = (error as { code?: unknown } | null)?.code
   const message = error instanceof Error ? error.message : String(error)
-  const out = new StreamError(`${typeof code === 'string' ? code + ': ' : ''}${message}`, { address, cause: error })
-  // StreamError has no `code` field of its own; expose the errno code the way
-  // DialError and ListenError do, so callers can branch on `ECONNRESET`.
-  if (typeof code === 'string') Object.defineProperty(out, 'code', { value: code, enumerable: true })
-  return out
+  return new StreamError(`${typeof code === 'string' ? code + ': ' : ''}${message}`, {
+    address,
+    cause: error,
+    code: typeof code === 'string' ? code : undefined,
+  })
 }
 
 /**

@@ -47,18 +47,24 @@ or_port() { case $1 in a0) echo $((BASE+0));; a1) echo $((BASE+1));; a2) echo $(
 dir_port() { case $1 in a0) echo $((BASE+10));; a1) echo $((BASE+11));; a2) echo $((BASE+12));; esac; }
 
 down() {
-  # Stop only the tor processes this script started, by the PIDs they wrote.
-  for f in "$DIR"/*/pid; do
-    [ -f "$f" ] || continue
-    pid=$(cat "$f")
-    kill "$pid" 2>/dev/null || true
+  # Stop only the tor processes this script started, by the PIDs they wrote. Read them all
+  # first: tor deletes its PidFile early in its shutdown and can then hang there (seen with
+  # 0.4.9.11 on a loaded machine), so whatever is still alive after a grace period is killed
+  # by the PIDs read here, if its command line still names this DIR.
+  local pids=() f pid i alive
+  for f in "$DIR"/*/pid; do [ -f "$f" ] && pids+=("$(cat "$f")"); done
+  [ ${#pids[@]} -eq 0 ] && return 0
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for i in $(seq 1 50); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
   done
-  sleep 1
-  for f in "$DIR"/*/pid; do
-    [ -f "$f" ] || continue
-    pid=$(cat "$f"); kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
-    rm -f "$f"
+  for pid in "${pids[@]}"; do
+    if tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" | grep -qF -- "$DIR/"; then kill -9 "$pid" 2>/dev/null || true; fi
   done
+  rm -f "$DIR"/*/pid
 }
 
 # socks_rep HOST PORT: one SOCKS5 CONNECT (ATYP 3, domain name) through the client; prints the REP byte.
