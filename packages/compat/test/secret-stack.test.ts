@@ -16,6 +16,8 @@ const StockWS = require('multiserver/plugins/ws')
 
 const appKey = randomAppKey()
 const ITEMS = 10_000
+// Ten thousand muxrpc messages each way take seconds when the machine is busy.
+const SLOW = 120_000
 
 /** The same muxrpc API on both apps: a sync call, an async call, a source stream. */
 const testPlugin = {
@@ -191,7 +193,7 @@ describe('secret-stack 8.1.0: a stock app and an app on ms (through legacyPlugin
       expect(back.stream.address.startsWith(transport === 'net' ? 'net:127.0.0.1:' : 'ws://127.0.0.1:')).toBe(true)
       await exercise(back, stock.id)
       await new Promise<void>((resolve) => rpc.close(true, () => resolve()))
-    })
+    }, SLOW)
 
     it(`${transport}: our app dials the stock one; sync, async and a ${ITEMS}-item source both ways`, async () => {
       const address = pick(stock.getAddress('device'), transport)
@@ -204,7 +206,7 @@ describe('secret-stack 8.1.0: a stock app and an app on ms (through legacyPlugin
       expect(back.stream.address.endsWith(`~shs:${oursKeys.publicKey.toString('base64')}`)).toBe(true)
       await exercise(back, ours.id)
       await new Promise<void>((resolve) => rpc.close(true, () => resolve()))
-    })
+    }, SLOW)
   }
 
   it('err.address when the handshake fails (wrong key), and unknown ; alternatives are skipped', async () => {

@@ -1,0 +1,34 @@
+// A complete third-party transform in the smallest space: it rotates letters
+// by 13 in both directions (a toy, not security). It depends only on
+// @ms/core's public contract. A real one: examples/deflate.
+import { appendSegment, throwIfAborted, type Connection, type Segment, type Transform, type UpgradeOptions } from '@ms/core'
+
+const rotate = (bytes: Uint8Array) =>
+  bytes.map((b) => (b >= 65 && b <= 90 ? ((b - 52) % 26) + 65 : b >= 97 && b <= 122 ? ((b - 84) % 26) + 97 : b))
+
+export function rot13(): Transform<Record<string, never>> {
+  // Resolves to a new Connection; the caller closes the inner one if we throw.
+  async function upgrade(inner: Connection, { signal }: UpgradeOptions = {}): Promise<Connection> {
+    throwIfAborted(signal, inner.remoteAddress)
+    const encode = () => new TransformStream<Uint8Array, Uint8Array>({ transform: (chunk, c) => c.enqueue(rotate(chunk)) })
+    const outgoing = encode()
+    void outgoing.readable.pipeTo(inner.writable).catch(() => {}) // errors surface on our writable
+    return {
+      readable: inner.readable.pipeThrough(encode()),
+      writable: outgoing.writable,
+      remoteAddress: appendSegment(inner.remoteAddress, { name: 'rot13', data: [] }),
+      direction: inner.direction,
+      info: inner.info,
+      close: (reason) => inner.close(reason),
+      closed: inner.closed,
+    }
+  }
+  return {
+    name: 'rot13',
+    // parse() never throws: `null` means "not mine", and the MultiServer moves on.
+    parse: (segment: Segment) => (segment.name === 'rot13' && segment.data.length === 0 ? {} : null),
+    advertise: () => ({ name: 'rot13', data: [] }),
+    upgradeOutbound: (connection, _options, options) => upgrade(connection, options),
+    upgradeInbound: (connection, options) => upgrade(connection, options),
+  }
+}
