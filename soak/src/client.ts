@@ -226,7 +226,7 @@ async function resetOnce(): Promise<void> {
 
 /** Handshakes, asks for data, then never reads: the server must not buffer without bound. */
 async function stopReadOnce(): Promise<void> {
-  const hold = rand(3000, 8000)
+  const hold = config.holdMs ?? rand(3000, 8000)
   if (config.transport === 'net') {
     const peer = await RawPeer.open(target.host, target.port)
     const boxes = await rawHandshake(peer, appKey, target.key).catch(() => null)

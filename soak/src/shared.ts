@@ -54,6 +54,8 @@ export interface ClientConfig {
   /** What the server accepts; stalling peers ask for this much. */
   serverMaxSize: number
   handshakeTimeout: number
+  /** Stalled readers: how long to hold on (default 3-8 s at random). */
+  holdMs?: number
   /** Upper bound on operations, so a run is bounded in count as well as time. */
   maxOps: number
 }

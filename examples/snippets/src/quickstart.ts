@@ -8,5 +8,4 @@ const listener = await ms.listen((c) => void c.readable.pipeTo(c.writable).catch
 const address = ms.stringify() // e.g. net:127.0.0.1:40123~shs:<base64 public key>
 const conn = await ms.connect(address) // the same MultiServer dials, too
 console.log(address, conn.info.shs?.publicKey)
-await conn.close()
-await listener.close()
+await Promise.all([conn.close(), listener.close()])

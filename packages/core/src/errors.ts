@@ -9,7 +9,10 @@ export class MsError extends Error {
 
   constructor(message: string, options: { address?: string; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
-    this.name = new.target.name
+    // Minifiers rename classes, so `new.target.name` alone is not stable in
+    // browser bundles: prefer a name pinned on the prototype (see nameError).
+    const proto = new.target.prototype as { name?: unknown }
+    this.name = Object.prototype.hasOwnProperty.call(proto, 'name') && typeof proto.name === 'string' ? proto.name : new.target.name
     this.address = options.address
   }
 }
@@ -122,3 +125,24 @@ export function abortReason(signal: AbortSignal, address?: string): Error {
   }
   return new AbortError(undefined, { address, cause: reason })
 }
+
+/**
+ * Pins an error class's `name` so that it survives minification. Every
+ * MsError subclass, including those in other packages, should call it once:
+ * `nameError(ProxyUnreachableError, 'ProxyUnreachableError')`.
+ */
+export function nameError(errorClass: { prototype: Error }, name: string): void {
+  Object.defineProperty(errorClass.prototype, 'name', { value: name, writable: true, configurable: true, enumerable: false })
+}
+
+nameError(MsError, 'MsError')
+nameError(AddressError, 'AddressError')
+nameError(NoTransportError, 'NoTransportError')
+nameError(AbortError, 'AbortError')
+nameError(TimeoutError, 'TimeoutError')
+nameError(DialError, 'DialError')
+nameError(ListenError, 'ListenError')
+nameError(HandshakeError, 'HandshakeError')
+nameError(StreamError, 'StreamError')
+nameError(ConnectError, 'ConnectError')
+nameError(LimitError, 'LimitError')
