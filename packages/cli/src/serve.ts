@@ -160,8 +160,10 @@ export async function buildServer(specs: ListenSpec[], options: { keys?: string;
     }
     const transforms = spec.transforms.map((t) => (t === 'shs' ? shsTransform! : noauthTransform!))
     if (transforms.length === 0) warnings.push(`${spec.transport} has no transform: anyone who reaches it talks to you unauthenticated and unencrypted`)
-    if (spec.transforms.includes('noauth') && spec.transport !== 'unix' && !(spec.host && isLoopback(spec.host))) {
-      warnings.push(`${spec.transport}~noauth only accepts loopback clients; remote clients are refused`)
+    if (spec.transforms.includes('noauth') && spec.transport === 'ws') {
+      warnings.push('ws~noauth refuses every client: noauth only trusts unix sockets and loopback net connections')
+    } else if (spec.transforms.includes('noauth') && spec.transport === 'net' && !(spec.host && isLoopback(spec.host))) {
+      warnings.push('net~noauth only accepts loopback clients; remote clients are refused')
     }
     return [transport, ...transforms] as Suite
   })

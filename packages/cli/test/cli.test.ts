@@ -61,6 +61,16 @@ describe('ms (general)', () => {
     expect((await run([])).code).toBe(2)
   })
 
+  it('is an executable with a node shebang, as npx and npm bin links run it', async () => {
+    const { spawnSync } = await import('node:child_process')
+    const { bin } = await import('./helpers.js')
+    const direct = spawnSync(bin, ['--version'], { encoding: 'utf8' })
+    expect(direct.status).toBe(0)
+    expect(direct.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/)
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { bin: Record<string, string> }
+    expect(pkg.bin.ms).toBe('./dist/cli.js')
+  })
+
   it('prints the package version', async () => {
     const version = await run(['--version'])
     expect(version.code).toBe(0)
@@ -248,7 +258,7 @@ describe('ms serve and ms connect', () => {
 describe('ms probe', () => {
   interface Probe {
     ok: boolean
-    results: { address: string; ok: boolean; ms: number; peer?: string; steps: { stage: string; ok: boolean; ms: number }[]; failure?: { stage: string; reason: string; detail?: string } }[]
+    results: { address: string; ok: boolean; ms: number; peer?: string; steps: { stage: string; ok: boolean; ms: number }[]; failure?: { stage: string; reason: string; detail?: string; code?: string } }[]
   }
   const probeJson = async (args: string[]) => {
     const result = await run(['probe', '--json', ...args], { timeout: 20_000 })
@@ -319,6 +329,56 @@ describe('ms probe', () => {
     } finally {
       for (const socket of sockets) socket.destroy()
       await new Promise((resolve) => silent.close(resolve))
+    }
+  })
+
+  it('shows a progress line on a terminal while it waits', async () => {
+    // `script` (util-linux) gives the CLI a pseudo-terminal, as a user's shell would.
+    const { bin } = await import('./helpers.js')
+    const sockets = new Set<Socket>()
+    const silent = createServer((socket) => void sockets.add(socket.on('error', () => {})))
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    try {
+      const address = `net:127.0.0.1:${(silent.address() as { port: number }).port}~shs:${SSB_APP_KEY}`
+      const { spawn } = await import('node:child_process')
+      const child = spawn('script', ['-qec', `${process.execPath} ${bin} probe --timeout 800 '${address}'`, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] })
+      let tty = ''
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (tty += d))
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+      expect(code).toBe(1)
+      expect(tty).toContain(`\r\x1b[K… ${address}: shs handshake (`)
+      expect(tty).toMatch(/FAIL {2}net:127\.0\.0\.1/)
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      await new Promise((resolve) => silent.close(resolve))
+    }
+  })
+
+  it('reports proxy-unreachable and proxy-error (with the SOCKS reply) for onion addresses', async () => {
+    const onionAddress = `onion:2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion:8008~shs:${SSB_APP_KEY}`
+    const unreachable = await probeJson(['--socks', `127.0.0.1:${await closedPort()}`, onionAddress])
+    expect(unreachable.json.results[0]!.failure).toMatchObject({ stage: 'connect', reason: 'proxy-unreachable' })
+
+    // A SOCKS5 proxy that answers like Tor does for an onion service whose descriptor it cannot find.
+    const sockets = new Set<Socket>()
+    const socks = createServer((socket) => {
+      sockets.add(socket)
+      socket.on('error', () => {})
+      let stage = 0
+      socket.on('data', () => {
+        if (stage++ === 0) socket.write(Buffer.from([5, 0])) // no authentication
+        else socket.end(Buffer.from([5, 0xf0, 0, 1, 0, 0, 0, 0, 0, 0])) // 0xF0: onion descriptor not found
+      })
+    })
+    await new Promise<void>((resolve) => socks.listen(0, '127.0.0.1', resolve))
+    try {
+      const port = (socks.address() as { port: number }).port
+      const refused = await probeJson(['--socks', `127.0.0.1:${port}`, onionAddress])
+      expect(refused.code).toBe(1)
+      expect(refused.json.results[0]!.failure).toMatchObject({ stage: 'connect', reason: 'proxy-error', code: 'ONION_DESCRIPTOR_NOT_FOUND' })
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      await new Promise((resolve) => socks.close(resolve))
     }
   })
 
