@@ -47,10 +47,14 @@ export interface WsConnectionOptions {
 export const CLOSE = {
   /** Both sides ended, or close() without a reason. */
   NORMAL: 1000,
-  /** The peer sent text, which this protocol never does. */
-  UNSUPPORTED_DATA: 1003,
+  /**
+   * The peer sent text, which this protocol never does. Application codes
+   * (4000-4999) rather than 1003/1011: browsers throw on any code they may
+   * not send, which is all but 1000 and 3000-4999.
+   */
+  UNSUPPORTED_DATA: 4003,
   /** close(reason) or an aborted writable: the stream was cut short. */
-  ABORTED: 1011,
+  ABORTED: 4011,
 } as const
 
 /** Outgoing writes are cut into messages of at most this size, well under any peer's `maxPayload`. */

@@ -331,7 +331,7 @@ describe('ws framing, half-close and close codes', () => {
     expect(Math.max(...sizes)).toBeLessThanOrEqual(64 * 1024)
   })
 
-  it('errors the readable on an abnormal close code, and on text frames with 1003', async () => {
+  it('errors the readable on an abnormal close code, and on text frames with 4003', async () => {
     const first = await pair()
     const raw = await rawClient(first.url)
     raw.close(4001, 'app says no')
@@ -346,7 +346,7 @@ describe('ws framing, half-close and close codes', () => {
     talker.send('text is not ours')
     const s2 = await second.next
     await expect(readAll(s2.readable)).rejects.toBeInstanceOf(StreamError)
-    expect(await closing).toBe(1003)
+    expect(await closing).toBe(4003)
   })
 
   it('enforces maxPayload with a LimitError', async () => {
