@@ -72,8 +72,8 @@ describe('pnpm bench:smoke', () => {
       ['net-shs-bulk | both-ways', ['ours', 'theirs']],
       ['ws-shs-bulk | one-way', ['ours', 'theirs']],
       ['ws-shs-bulk | both-ways', ['ours', 'theirs']],
-      ['handshakes | 8 in flight', ['ours', 'theirs']],
-      ['handshakes | 64 in flight', ['ours', 'theirs']],
+      ['handshakes | 8 in flight', ['ours', 'theirs', 'raw']],
+      ['handshakes | 64 in flight', ['ours', 'theirs', 'raw']],
       ['latency | connect', ['ours', 'theirs']],
     ]
     for (const [prefix, impls] of expected) {

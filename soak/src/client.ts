@@ -6,6 +6,7 @@
  */
 import { createConnection } from 'node:net'
 import { randomBytes } from 'node:crypto'
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { MsError, createMultiServer, type Connection } from '@ms/core'
 import { net } from '@ms/net'
 import { shs } from '@ms/shs'
@@ -79,6 +80,7 @@ async function goodTransfer(): Promise<void> {
     count('started')
     const t0 = Date.now()
     try {
+      mark('wait r')
       const r = await withTimeout(runTransfer(connection, size, config.maxSize), 120_000, 'transfer')
       if (!r.receivedOk) throw new Error('the server’s bytes did not match their digest')
       if (!r.serverVerdict) throw new Error('the server says our bytes did not match their digest')
@@ -119,6 +121,7 @@ async function abortOnce(): Promise<void> {
     try {
       const c = await client.connect(config.address, { signal: controller.signal })
       count('abort:connectedFirst')
+      mark('c.close')
       await c.close()
     } catch (error) {
       count(error instanceof MsError ? `abort:dial:${(error as Error).name}` : 'abort:dial:untyped')
@@ -127,6 +130,7 @@ async function abortOnce(): Promise<void> {
     // Complete the handshake, start a large transfer, then cut the connection mid-stream.
     let c: Connection
     try {
+      mark('connect')
       c = await connectShs()
     } catch {
       return void count('abort:shed')
@@ -135,6 +139,7 @@ async function abortOnce(): Promise<void> {
     const sending = (async () => {
       const header = new Uint8Array(4)
       new DataView(header.buffer).setUint32(0, config.serverMaxSize)
+      mark('write')
       await writer.write(header)
       for (;;) await writer.write(randomBytes(rand(1, 20_000)))
     })()
@@ -142,10 +147,12 @@ async function abortOnce(): Promise<void> {
     await sleep(rand(0, 150))
     if (how === 1) await c.close()
     else await writer.abort(new Error('soak: abort mid-frame')).catch(() => {})
+    mark('c.close')
     await c.close()
     count(how === 1 ? 'abort:closeMidStream' : 'abort:writerAbort')
   } else if (how === 3) {
     // Raw: stop after a random byte of the handshake, with FIN.
+    mark('raw open')
     const peer = await RawPeer.open(target.host, target.port)
     const { state, msg1 } = newClientHandshake(appKey, target.key)
     const cut = rand(0, 64 + 112)
@@ -160,11 +167,13 @@ async function abortOnce(): Promise<void> {
       }
     }
     peer.socket.end()
+    mark('wait r')
     const r = await peer.waitClosed(config.handshakeTimeout + 3000)
     count(r.closedByServer ? 'abort:rawHandshakeCut:closed' : 'abort:rawHandshakeCut:lingered')
     held('abort:rawHandshakeCut', r.held)
   } else {
     // Raw: complete the handshake, then stop in the middle of a box-stream frame.
+    mark('raw open')
     const peer = await RawPeer.open(target.host, target.port)
     const boxes = await rawHandshake(peer, appKey, target.key).catch(() => null)
     if (!boxes) {
@@ -176,6 +185,7 @@ async function abortOnce(): Promise<void> {
     const frames = boxes.encoder.encode(Buffer.concat([header, randomBytes(rand(100, 20_000))]))
     peer.write(frames.subarray(0, rand(1, frames.length - 1)))
     peer.socket.end()
+    mark('wait r')
     const r = await peer.waitClosed(config.handshakeTimeout + 3000)
     count(r.closedByServer ? 'abort:rawMidFrame:closed' : 'abort:rawMidFrame:lingered')
     held('abort:rawMidFrame', r.held)
@@ -188,6 +198,7 @@ async function abortOnce(): Promise<void> {
 async function resetOnce(): Promise<void> {
   if (config.transport === 'ws') {
     // Reset the TCP connection under an HTTP upgrade, at a random point of the request.
+    mark('raw open')
     const peer = await RawPeer.open(target.host, target.port)
     const request = Buffer.from(
       `GET / HTTP/1.1\r\nHost: ${target.host}:${target.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
@@ -200,6 +211,7 @@ async function resetOnce(): Promise<void> {
     peer.reset()
     return void count(`reset:wsUpgrade${cut === request.length ? ':afterResponse' : ':midRequest'}`)
   }
+  mark('raw open')
   const peer = await RawPeer.open(target.host, target.port)
   const where = rand(0, 3)
   if (where === 0) {
@@ -228,6 +240,7 @@ async function resetOnce(): Promise<void> {
 async function stopReadOnce(): Promise<void> {
   const hold = config.holdMs ?? rand(3000, 8000)
   if (config.transport === 'net') {
+    mark('raw open')
     const peer = await RawPeer.open(target.host, target.port)
     const boxes = await rawHandshake(peer, appKey, target.key).catch(() => null)
     if (!boxes) {
@@ -239,6 +252,7 @@ async function stopReadOnce(): Promise<void> {
     const header = new Uint8Array(4)
     new DataView(header.buffer).setUint32(0, config.serverMaxSize)
     peer.write(boxes.encoder.encode(header))
+    mark('wait r')
     const r = await peer.waitClosed(hold)
     held('stopread:net', r.held)
     count(r.closedByServer ? 'stopread:closedByServer' : 'stopread:heldUntilWeLeft')
@@ -246,6 +260,7 @@ async function stopReadOnce(): Promise<void> {
   }
   let c: Connection
   try {
+    mark('connect')
     c = await connectShs()
   } catch {
     return void count('stopread:shed')
@@ -253,11 +268,14 @@ async function stopReadOnce(): Promise<void> {
   const writer = c.writable.getWriter()
   const header = new Uint8Array(4)
   new DataView(header.buffer).setUint32(0, config.serverMaxSize)
+  mark('write')
   await writer.write(header).catch(() => {})
   const t0 = Date.now()
+  mark('wait closedByServer')
   const closedByServer = await Promise.race([c.closed.then(() => true), sleep(hold).then(() => false)])
   held('stopread:ws', Date.now() - t0)
   count(closedByServer ? 'stopread:closedByServer' : 'stopread:heldUntilWeLeft')
+  mark('c.close')
   await c.close()
 }
 
@@ -269,9 +287,11 @@ async function slowlorisOnce(): Promise<void> {
   const limit = config.handshakeTimeout * 3 + 5000
   if (config.transport === 'ws' && Math.random() < 0.5) {
     // Trickle the HTTP upgrade request itself.
+    mark('raw open')
     const peer = await RawPeer.open(target.host, target.port)
     const request = Buffer.from(`GET / HTTP/1.1\r\nHost: ${target.host}:${target.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Pad: ${'a'.repeat(400)}\r\n`)
     const result = trickle(peer, request, gap)
+    mark('wait r')
     const r = await peer.waitClosed(Math.min(limit, config.until + 5000 - Date.now()))
     await result
     held('slowloris:http', r.held)
@@ -281,6 +301,7 @@ async function slowlorisOnce(): Promise<void> {
     // Inside a real WebSocket, trickle msg1 bytes: the shs handshake timeout must fire.
     let c: Connection
     try {
+      mark('connect')
       c = await bare.connect(bareAddress, { timeout: 5000 })
     } catch {
       return void count('slowloris:ws:shed')
@@ -291,19 +312,24 @@ async function slowlorisOnce(): Promise<void> {
     let stop = false
     void (async () => {
       for (let i = 0; i < msg1.length && !stop; i++) {
+        mark('write')
         await writer.write(msg1.subarray(i, i + 1)).catch(() => (stop = true))
         await sleep(gap)
       }
     })()
+    mark('wait closedByServer')
     const closedByServer = await Promise.race([c.closed.then(() => true), sleep(limit).then(() => false)])
     stop = true
     held('slowloris:wsShs', Date.now() - t0)
     count(closedByServer ? 'slowloris:ws:closedByServer' : 'slowloris:ws:heldUntilWeLeft')
+    mark('c.close')
     return void (await c.close())
   }
+  mark('raw open')
   const peer = await RawPeer.open(target.host, target.port)
   const { msg1 } = newClientHandshake(appKey, target.key)
   const result = trickle(peer, msg1, gap)
+  mark('wait r')
   const r = await peer.waitClosed(limit)
   await result
   held('slowloris:netShs', r.held)
@@ -326,21 +352,27 @@ async function randomOnce(): Promise<void> {
   if (config.transport === 'ws' && Math.random() < 0.5) {
     let c: Connection
     try {
+      mark('connect')
       c = await bare.connect(bareAddress, { timeout: 5000 })
     } catch {
       return void count('random:ws:shed')
     }
     const t0 = Date.now()
     const writer = c.writable.getWriter()
+    mark('write')
     await writer.write(junk).catch(() => {})
+    mark('wait closedByServer')
     const closedByServer = await Promise.race([c.closed.then(() => true), sleep(config.handshakeTimeout + 3000).then(() => false)])
     held('random:inWs', Date.now() - t0)
     count(closedByServer ? 'random:inWs:closedByServer' : 'random:inWs:lingered')
+    mark('c.close')
     return void (await c.close())
   }
+  mark('raw open')
   const peer = await RawPeer.open(target.host, target.port)
   peer.write(junk)
   if (Math.random() < 0.3) peer.socket.end()
+  mark('wait r')
   const r = await peer.waitClosed(config.handshakeTimeout + 3000)
   // Fewer than 64 bytes cannot fail msg1 until the handshake timeout; more must fail at once.
   held(`random:${config.transport === 'net' ? 'netShs' : 'httpRaw'}:${junk.length >= 64 ? 'full' : 'short'}`, r.held)
@@ -357,6 +389,7 @@ async function badKeyOnce(): Promise<void> {
       const c = await client.connect(address, { timeout: config.handshakeTimeout * 3 })
       count('badkey:wrongServerKey:ACCEPTED')
       failures.push('a handshake aimed at the wrong server key succeeded')
+      mark('c.close')
       await c.close()
     } catch (error) {
       count(`badkey:wrongServerKey:${describe(error).split(':')[0]}`)
@@ -369,20 +402,26 @@ async function badKeyOnce(): Promise<void> {
   if (config.transport === 'ws') {
     let c: Connection
     try {
+      mark('connect')
       c = await bare.connect(bareAddress, { timeout: 5000 })
     } catch {
       return void count('badkey:ws:shed')
     }
     const writer = c.writable.getWriter()
     const reader = c.readable.getReader()
+    mark('write')
     await writer.write(msg1).catch(() => {})
+    mark('wait got')
     const got = await Promise.race([reader.read().then((r) => (r.done ? 'closed' : 'answered'), () => 'closed'), sleep(config.handshakeTimeout + 3000).then(() => 'lingered')])
     count(`badkey:ws:${name}:${got}`)
     if (got === 'answered') failures.push(`server answered msg1 with low-order key ${name} over ws`)
+    mark('c.close')
     return void (await c.close())
   }
+  mark('raw open')
   const peer = await RawPeer.open(target.host, target.port)
   peer.write(msg1)
+  mark('wait answer')
   const answer = await peer.read(64, config.handshakeTimeout + 3000)
   const got = answer ? 'answered' : peer.ended ? 'closed' : 'lingered'
   count(`badkey:net:${name}:${got}`)
@@ -406,6 +445,7 @@ async function floodOnce(): Promise<void> {
     try {
       const c = await connectShs(config.address, config.handshakeTimeout * 2)
       count('flood:full:completed')
+      mark('c.close')
       await c.close()
     } catch (error) {
       count(`flood:full:${describe(error).split(':')[0]}`)
@@ -448,12 +488,29 @@ const roles = {
   flood: floodOnce,
 } as const
 
+// Where each operation is, so a hung one can be named.
+const where = new AsyncLocalStorage<{ step: string }>()
+const mark = (step: string) => {
+  const store = where.getStore()
+  if (store) store.step = step
+}
+
+// Every operation has its own timeouts well below this; reaching it means something hung.
+const OP_LIMIT = 60_000
+const stuckOps: string[] = []
+
 async function worker(role: Role) {
   const op = roles[role]
   while (more()) {
     ops++
     try {
-      await op()
+      // A watchdog, so one stuck operation cannot keep the process past its deadline; stuck ones are counted.
+      const state = { step: 'start' }
+      const finished = await Promise.race([where.run(state, () => op()).then(() => true), sleep(OP_LIMIT).then(() => false)])
+      if (!finished) {
+        count(`${role}:stuck`)
+        if (stuckOps.length < 10) stuckOps.push(`${role} (${config.transport}) stuck at "${state.step}" for ${OP_LIMIT} ms`)
+      }
       // Hostile peers pace themselves a little: the point is variety, not burning the shared CPU.
       if (role !== 'good' && role !== 'flood') await sleep(rand(10, 60))
     } catch (error) {
@@ -476,6 +533,7 @@ const report: ClientReport = {
   transport: config.transport,
   counts,
   failures,
+  stuck: stuckOps,
   held: Object.fromEntries(
     Object.entries(helds).map(([kind, list]) => [kind, { max: Math.max(...list), mean: Math.round(list.reduce((a, b) => a + b, 0) / list.length), n: list.length }]),
   ),

@@ -69,6 +69,8 @@ export interface ClientReport {
   counts: Record<string, number>
   /** Good clients only: failures after the handshake (must be none). */
   failures: string[]
+  /** Operations that did not finish within the client's watchdog (something hung). */
+  stuck: string[]
   /** Milliseconds each kind of misbehaving peer held its connection before the server (or we) closed it. */
   held: Record<string, { max: number; mean: number; n: number }>
   floodRate: number

@@ -151,7 +151,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
           const hard = setTimeout(() => {
             clientProblems.push(`${config.name} did not finish in time; killed`)
             child.kill('SIGKILL')
-          }, config.until - Date.now() + 90_000)
+          }, config.until - Date.now() + 150_000)
           child.on('exit', (code, signal) => {
             clearTimeout(hard)
             children.delete(child)
@@ -316,6 +316,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       const verified = r?.counts.verified ?? 0
       check(`${name}: every started transfer completed and verified`, started > 0 && verified === started, `${verified}/${started} verified`)
     }
+    const stuck = [...reports, ...stallReports, ...aloneReports].flatMap((r) => r.stuck)
+    check('no client operation hung (60 s watchdog)', stuck.length === 0, stuck.slice(0, 5).join('; ') || 'none')
     check('good clients saw no server-caused errors', goodFailed === 0 && good.every((r) => r.failures.length === 0), good.flatMap((r) => r.failures).slice(0, 5).join(' | ') || 'none')
     check('no good transfer abandoned', goodAbandoned === 0, `${goodAbandoned} abandoned after retrying through the handshake cap`)
     check('server reported only typed errors', (end.counters.untypedErrors ?? 0) === 0, end.untypedSamples.join(' | ') || 'all MsError')
@@ -338,8 +340,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       end.arrayBuffers + end.external <= start.arrayBuffers + start.external + 4 * MiB,
       `array buffers + external: start ${mb(start.arrayBuffers + start.external)} MiB, end ${mb(end.arrayBuffers + end.external)} MiB`,
     )
-    // RSS keeps pages the allocators do not return (V8 spaces, malloc arenas); the bound catches real leaks.
-    check('RSS back near the start level (+128 MiB)', end.rss <= start.rss + 128 * MiB, `start ${mb(start.rss)} MiB, peak ${mb(peak.rss)} MiB, end ${mb(end.rss)} MiB`)
+    // RSS keeps pages the allocators do not return (V8 spaces, malloc arenas),
+    // more after a higher peak; the bound catches gross native leaks only.
+    check('RSS back near the start level (+192 MiB)', end.rss <= start.rss + 192 * MiB, `start ${mb(start.rss)} MiB, peak ${mb(peak.rss)} MiB, end ${mb(end.rss)} MiB`)
     check(
       'peers that stop reading do not make the server buffer without bound (< 4 MiB each)',
       stalledPeers >= 8 && stallSample.open >= 8 && stallRetained < stallSample.open * 4 * MiB,

@@ -50,6 +50,10 @@ export class BoxEncoder {
     this.#mac = this.#header.subarray(2, HEADER_PLAIN)
   }
 
+  /** Memory for output that `encodeInto` overwrites completely (uninitialised where the backend can). */
+  readonly allocUninitialized = (length: number): Uint8Array =>
+    this.#crypto.allocUninitialized ? this.#crypto.allocUninitialized(length) : new Uint8Array(length)
+
   /** The encoded size of `length` plaintext bytes. */
   static encodedLength(length: number): number {
     return length + HEADER_BOX * Math.ceil(length / MAX_BODY)

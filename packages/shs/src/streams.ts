@@ -3,6 +3,8 @@ import { BoxDecoder, BoxEncoder, MAX_BODY } from './boxstream.js'
 
 /** Plaintext per inner write: large writes become one ciphertext chunk per 64 frames. */
 const BATCH = 64 * MAX_BODY
+/** Bytes per ciphertext slab. */
+const SLAB = 1024 * 1024
 
 function asStreamError(error: unknown, address: string | undefined, what: string): MsError {
   if (error instanceof MsError) return error
@@ -99,6 +101,23 @@ export function encryptingWritable(
     if (failure) throw failure
   }
 
+  // Ciphertext is carved from large slabs, never reused: the inner stream
+  // may keep a chunk after its write resolved (a socket queues it), and one
+  // allocation per slab is far cheaper than one per write.
+  const alloc = encoder.allocUninitialized
+  let slab: Uint8Array = new Uint8Array(0)
+  let slabUsed = 0
+  const take = (length: number): Uint8Array => {
+    if (length > SLAB / 4) return alloc(length)
+    if (slabUsed + length > slab.length) {
+      slab = alloc(SLAB)
+      slabUsed = 0
+    }
+    const out = slab.subarray(slabUsed, slabUsed + length)
+    slabUsed += length
+    return out
+  }
+
   return new WritableStream<Uint8Array>({
     async write(chunk) {
       if (!(chunk instanceof Uint8Array)) {
@@ -106,7 +125,9 @@ export function encryptingWritable(
       }
       for (let offset = 0; offset < chunk.length; offset += BATCH) {
         // Encrypt before waiting: the caller may reuse its buffer once write() resolves.
-        const boxed = encoder.encode(chunk.subarray(offset, offset + BATCH))
+        const part = chunk.subarray(offset, offset + BATCH)
+        const boxed = take(BoxEncoder.encodedLength(part.length))
+        encoder.encodeInto(boxed, part)
         await ready()
         writer.write(boxed).catch(onWriteError)
       }

@@ -6,8 +6,11 @@ import { backends } from './backends.js'
 import { byteDiff } from './bytes.js'
 
 /** A raw TCP client that lets a test say exactly which bytes go out. */
+const rawSockets = new Set<nodeNet.Socket>()
 function raw(port: number) {
-  const socket = nodeNet.connect({ port, host: '127.0.0.1', allowHalfOpen: true })
+  // Not half-open: when the server ends its side, ours ends too and 'close' follows.
+  const socket = nodeNet.connect({ port, host: '127.0.0.1', allowHalfOpen: false })
+  rawSockets.add(socket)
   let buffered = Buffer.alloc(0)
   let total = 0
   let waiter: (() => void) | undefined
@@ -75,7 +78,10 @@ describe.each(backends)('hostile peers against a live net~shs server ($name)', (
     address = server.stringify('device')
     port = Number(address.split('~')[0]!.split(':').pop())
   })
-  afterAll(() => listener.close())
+  afterAll(async () => {
+    for (const s of rawSockets) s.destroy()
+    await listener.close()
+  })
 
   /** A well-behaved client must be served at any moment. */
   async function stillServes() {
@@ -226,7 +232,7 @@ describe.each(backends)('hostile peers against a live net~shs server ($name)', (
     expect(x.decoder.push(await x.c.read(35))).toEqual(Uint8Array.of(42))
     await x.c.write(make(x))
     await x.c.closed
-    expect(x.c.received()).toBe(80 + 35)
+    expect(x.c.received()).toBe(64 + 80 + 35)
     expect(readErrors).toHaveLength(1)
     expect(readErrors[0]).toBeInstanceOf(StreamError)
     await stillServes()

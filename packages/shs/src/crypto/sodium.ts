@@ -99,4 +99,9 @@ export const sodiumCrypto: ShsCrypto = {
   wipe(bytes) {
     sodium.sodium_memzero(bytes)
   },
+  allocUninitialized(length) {
+    // A plain Uint8Array view, so callers never see Buffer semantics.
+    const b = Buffer.allocUnsafeSlow(length)
+    return new Uint8Array(b.buffer, b.byteOffset, length)
+  },
 }

@@ -41,6 +41,12 @@ export interface ShsCrypto {
   secretboxOpenDetachedInto(out: Uint8Array, cipher: Uint8Array, mac: Uint8Array, nonce: Uint8Array, key: Uint8Array): boolean
   /** Overwrites secrets that are no longer needed (best effort in JS). */
   wipe(bytes: Uint8Array): void
+  /**
+   * Optional: `length` bytes of uninitialised memory, cheaper than a zeroed
+   * allocation, for output buffers that are completely overwritten before
+   * anyone sees them.
+   */
+  allocUninitialized?(length: number): Uint8Array
 }
 
 /** Constant-time equality of two byte arrays of equal length. */
