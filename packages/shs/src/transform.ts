@@ -2,6 +2,7 @@ import {
   HandshakeError,
   MsError,
   StreamError,
+  TimeoutError,
   appendSegment,
   createByteReader,
   linkSignal,
@@ -238,7 +239,12 @@ const HINTS: Record<string, string> = {
 
 function describeFailure(error: unknown, stage: string, direction: string, address: string, signal: AbortSignal): unknown {
   // The timeout or the caller's abort: keep its type (TimeoutError/AbortError) and say where we were.
-  if (signal.aborted) return error
+  if (signal.aborted) {
+    if (error instanceof TimeoutError) {
+      return new TimeoutError(error.timeout, { address, what: `shs handshake (${direction}, during ${stage})`, cause: error })
+    }
+    return error
+  }
   if (error instanceof StreamError) {
     const hint = HINTS[`${direction}:${stage}`] ?? `the connection ended during ${stage}`
     return new HandshakeError(`shs: ${hint}`, { stage, address, cause: error })
