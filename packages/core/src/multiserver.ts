@@ -1,5 +1,5 @@
 import { parseMultiAddress, stringifyAddress, stringifyMultiAddress, type Address, type Segment } from './address.js'
-import { AddressError, ConnectError, DialError, HandshakeError, LimitError, MsError, NoTransportError, abortReason } from './errors.js'
+import { AbortError, AddressError, ConnectError, DialError, HandshakeError, LimitError, MsError, NoTransportError, abortReason } from './errors.js'
 import { canonicalScope } from './scope.js'
 import { anySignal, linkSignal } from './signal.js'
 import type { Connection, Scope, Suite, Transform, Transport, TransportListener } from './types.js'
@@ -223,6 +223,7 @@ export function createMultiServer(suites: readonly Suite[]): MultiServer {
     const lifetime = new AbortController()
     const connections = new Set<Connection>()
     const raw = new Set<Connection>()
+    const upgrading = new Set<AbortController>()
     let pending = 0
     const state: { suites: (TransportListener | undefined)[] } = { suites: [] }
     active = state
@@ -239,15 +240,21 @@ export function createMultiServer(suites: readonly Suite[]): MultiServer {
       void connection.closed.then(() => raw.delete(connection))
       let current = connection
       pending += transforms.length > 0 ? 1 : 0
+      // One controller per upgrade rather than the listener's own signal:
+      // thousands of handshakes each adding an abort listener to one
+      // signal would trip Node's MaxListenersExceededWarning.
+      const upgrade = new AbortController()
+      upgrading.add(upgrade)
       try {
         for (const transform of transforms) {
-          current = await (transform as Transform).upgradeInbound(current, { signal: lifetime.signal })
+          current = await (transform as Transform).upgradeInbound(current, { signal: upgrade.signal })
         }
       } catch (error) {
         void connection.close(error)
         if (!lifetime.signal.aborted) onError(asMsError(error, current.remoteAddress, 'handshake'))
         return
       } finally {
+        upgrading.delete(upgrade)
         pending -= transforms.length > 0 ? 1 : 0
       }
       if (lifetime.signal.aborted) return void current.close()
@@ -295,6 +302,7 @@ export function createMultiServer(suites: readonly Suite[]): MultiServer {
           } else if (!stop) await all
         }
         lifetime.abort()
+        for (const upgrade of upgrading) upgrade.abort(new AbortError('the listener closed'))
         await Promise.allSettled([...raw, ...connections].map((c) => c.close()))
         if (active === state) active = undefined
       })()

@@ -44,8 +44,17 @@ export interface NetOptions {
   brackets?: boolean
   /** Disable Nagle's algorithm. Default `true`. */
   noDelay?: boolean
-  /** TCP keep-alive: `true`, `false`, or the initial delay in ms. Default `true`. */
+  /**
+   * TCP keep-alive, so peers that vanish are noticed: `true` (probes after
+   * 60 s idle), `false`, or the idle delay in ms. Default `true`.
+   */
   keepAlive?: boolean | number
+  /**
+   * Milliseconds without a byte moving either way after which a connection
+   * fails with `TimeoutError` and is closed (e.g. a peer that stopped
+   * reading). Default: none, since idle SSB connections are normal.
+   */
+  idleTimeout?: number
   /** Milliseconds a dial may take before it fails with `TimeoutError`. Default: none (the OS's). */
   connectTimeout?: number
   /** Maximum open inbound connections; excess ones are closed at once and reported as `LimitError`. */
@@ -119,7 +128,9 @@ export function net(options: NetOptions = {}): Transport<NetAddress> {
   const brackets = options.brackets ?? false
   const noDelay = options.noDelay ?? true
   const keepAlive = options.keepAlive ?? true
-  const keepAliveInitialDelay = typeof keepAlive === 'number' ? keepAlive : 0
+  // 0 would mean the OS default, which is two hours on Linux.
+  const keepAliveInitialDelay = typeof keepAlive === 'number' ? keepAlive : 60_000
+  const { idleTimeout } = options
   const { connectTimeout, maxConnections } = options
   const port = options.port ?? 0
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -183,7 +194,7 @@ export function net(options: NetOptions = {}): Transport<NetAddress> {
           reject(new DialError(`connection to ${address} closed at once`, { address, code: 'ECONNRESET' }))
           return
         }
-        resolve(fromNodeSocket(socket, { remoteAddress, direction: 'outbound' }))
+        resolve(fromNodeSocket(socket, { remoteAddress, direction: 'outbound', idleTimeout }))
       }
       socket.once('connect', onConnect)
       socket.once('error', onError)
@@ -212,7 +223,7 @@ export function net(options: NetOptions = {}): Transport<NetAddress> {
       }
       open++
       socket.once('close', () => open--)
-      onConnection(fromNodeSocket(socket, { remoteAddress, direction: 'inbound' }))
+      onConnection(fromNodeSocket(socket, { remoteAddress, direction: 'inbound', idleTimeout }))
     })
 
     await new Promise<void>((resolve, reject) => {

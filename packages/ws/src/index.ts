@@ -1,7 +1,8 @@
 import * as http from 'node:http'
 import * as https from 'node:https'
 import * as tls from 'node:tls'
-import { isIP, type AddressInfo } from 'node:net'
+import { isIP, type AddressInfo, type Socket as NetSocket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import WebSocket, { WebSocketServer } from 'ws'
 import {
   AbortError,
@@ -85,9 +86,15 @@ export interface WsOptions {
   highWaterMark?: number
   /** Milliseconds to wait for the peer's close frame before dropping the socket. Default 2000. */
   closeTimeout?: number
+  /** TCP keep-alive on the underlying socket: `true` (probes after 60 s idle), `false`, or the delay in ms. Default `true`. */
+  keepAlive?: boolean | number
+  /** Milliseconds without a byte moving either way before the connection is dropped. Default: none. */
+  idleTimeout?: number
+  /** Milliseconds a client may take to send its HTTP upgrade request (our own server only). Default 10000. */
+  handshakeTimeout?: number
 }
 
-const DEFAULTS = { maxPayload: 1024 * 1024, highWaterMark: 256 * 1024, closeTimeout: 2000 }
+const DEFAULTS = { maxPayload: 1024 * 1024, highWaterMark: 256 * 1024, closeTimeout: 2000, keepAliveDelay: 60_000, handshakeTimeout: 10_000 }
 
 /**
  * The `ws` transport for Node: listens on its own HTTP(S) port or on a
@@ -97,6 +104,14 @@ export function ws(options: WsOptions = {}): Transport<WsAddress> {
   const maxPayload = options.maxPayload ?? DEFAULTS.maxPayload
   const highWaterMark = options.highWaterMark ?? DEFAULTS.highWaterMark
   const closeTimeout = options.closeTimeout ?? DEFAULTS.closeTimeout
+  const keepAlive = options.keepAlive ?? true
+  const keepAliveDelay = typeof keepAlive === 'number' ? keepAlive : DEFAULTS.keepAliveDelay
+  /** Keep-alive and the idle timeout on the TCP socket under a WebSocket. */
+  const tuneSocket = (tcp: Duplex & Partial<Pick<NetSocket, 'setKeepAlive' | 'setTimeout'>>, websocket: WebSocket) => {
+    if (keepAlive !== false) tcp.setKeepAlive?.(true, keepAliveDelay)
+    const idle = options.idleTimeout
+    if (idle !== undefined && idle > 0) tcp.setTimeout?.(idle, () => websocket.terminate())
+  }
   const scopes = options.scope === undefined ? defaultScopes(options.host) : scopeList(options.scope as Scope | Scope[], 'device')
   const isTrusted = trustPredicate(options.trustedProxies)
   const path = canonicalPathname(options.path ?? '/')
@@ -128,6 +143,7 @@ export function ws(options: WsOptions = {}): Transport<WsAddress> {
         return rejectDial(new DialError(`cannot dial ${url}: ${(error as Error).message}`, { address: url, code: 'EINVAL', cause: error }))
       }
       socket.binaryType = 'nodebuffer'
+      socket.once('upgrade', (response: http.IncomingMessage) => tuneSocket(response.socket, socket))
       const settle = (error: Error | undefined) => {
         if (settled) return
         settled = true
@@ -178,6 +194,7 @@ export function ws(options: WsOptions = {}): Transport<WsAddress> {
       wss.handleUpgrade(req, socket, head, (websocket) => {
         if (closed) return void websocket.terminate()
         websocket.binaryType = 'nodebuffer'
+        tuneSocket(socket, websocket)
         const peer = clientPeer(req, isTrusted)
         const remoteAddress = formatPeer(secure, peer.host, peer.port)
         const origin = typeof req.headers.origin === 'string' ? req.headers.origin : undefined
@@ -194,6 +211,9 @@ export function ws(options: WsOptions = {}): Transport<WsAddress> {
     if (!unroute) throw new ListenError(`path ${path} is already served on this HTTP server`, { address: where, code: 'EADDRINUSE' })
 
     if (own) {
+      // A client trickling its upgrade request must not hold a socket for long.
+      server.headersTimeout = options.handshakeTimeout ?? DEFAULTS.handshakeTimeout
+      server.requestTimeout = options.handshakeTimeout ?? DEFAULTS.handshakeTimeout
       // Plain HTTP requests to our own port get a clear answer instead of hanging.
       server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
         res.writeHead(426, { Connection: 'close', Upgrade: 'websocket', 'Content-Type': 'text/plain' })

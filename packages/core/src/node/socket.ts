@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net'
-import { MsError, StreamError } from '../errors.js'
+import { MsError, StreamError, TimeoutError } from '../errors.js'
 import type { Connection } from '../types.js'
 
 export interface FromNodeSocketOptions {
@@ -19,6 +19,13 @@ export interface FromNodeSocketOptions {
    * busy. Default 1 MiB.
    */
   writableHighWaterMark?: number
+  /**
+   * Milliseconds without a byte moving in either direction after which the
+   * connection fails with `TimeoutError` and the socket is destroyed. This
+   * is how a peer that stops reading (or vanishes without a FIN) is noticed
+   * and dropped. Default: none.
+   */
+  idleTimeout?: number
 }
 
 /** A socket-level failure after the connection was established. */
@@ -209,6 +216,13 @@ export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): 
   if (isClosed) {
     fail(new StreamError('connection closed', { address: remoteAddress }))
   } else {
+    const idle = options.idleTimeout
+    if (idle !== undefined && idle > 0) {
+      socket.setTimeout(idle, () => {
+        fail(new TimeoutError(idle, { address: remoteAddress, what: 'idle connection' }))
+        socket.destroy()
+      })
+    }
     socket.on('data', onData)
     socket.on('end', onEnd)
     socket.on('drain', onDrain)
