@@ -20,14 +20,14 @@ const send = (m: unknown) => process.send?.(m)
 const appKey = Buffer.from(config.appKey, 'base64')
 const transform = (keys = randomKeyPair()) => shs({ keys, appKey, timeout: config.handshakeTimeout })
 const ms = createMultiServer([
-  [net({ connectTimeout: 5000 }), transform()],
-  [ws(), transform()],
+  [net({ connectTimeout: 5000, keepAlive: 2000 }), transform()],
+  [ws({ keepAlive: 2000 }), transform()],
 ])
 // Idle peers authenticate with a key the server knows, so it leaves them idle instead of starting a transfer.
 const idleKeys = keyPairFromSeed(config.idleSeed)
 const msIdle = createMultiServer([
-  [net({ connectTimeout: 5000 }), transform(idleKeys)],
-  [ws(), transform(idleKeys)],
+  [net({ connectTimeout: 5000, keepAlive: 2000 }), transform(idleKeys)],
+  [ws({ keepAlive: 2000 }), transform(idleKeys)],
 ])
 
 const describe = (error: unknown) => ({

@@ -25,8 +25,9 @@ const send = (m: unknown) => process.send?.(m)
 const keys = keyPairFromSeed(config.serverSeed)
 const appKey = Buffer.from(config.appKey, 'base64')
 const transform = () => shs({ keys, appKey, timeout: config.handshakeTimeout })
-const netTransport = net({ host: '0.0.0.0', port: 0, scope: 'local' })
-const wsTransport = ws({ host: '0.0.0.0', port: 0, scope: 'local' })
+// Keep-alive probes after 2 s idle (interval and count come from the namespace's sysctls).
+const netTransport = net({ host: '0.0.0.0', port: 0, scope: 'local', keepAlive: 2000 })
+const wsTransport = ws({ host: '0.0.0.0', port: 0, scope: 'local', keepAlive: 2000 })
 const ms = createMultiServer([
   [netTransport, transform()],
   [wsTransport, transform()],

@@ -106,9 +106,9 @@ if (role === 'server' && impl === 'ours') {
   }
   const rows = []
   for (let r = 0; r < rounds; r++) {
-    const raw = rawSecretbox()
     const o = await runOne('ours')
     const f = await runOne('ref')
+    const raw = rawSecretbox()
     rows.push({ raw, ours: o, ref: f, oursVsRef: o / f, oursVsRaw: o / raw })
     console.log(JSON.stringify(rows.at(-1)))
   }
