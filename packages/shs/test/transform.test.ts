@@ -153,6 +153,8 @@ describe.each(pairs)('shs transform ($name)', ({ client: C, server: S }) => {
     ])
     expect(!c.ok && c.error).toBeInstanceOf(TimeoutError)
     expect(!s.ok && s.error).toBeInstanceOf(TimeoutError)
+    expect(!c.ok && (c.error as Error).message).toMatch(/during msg2/)
+    expect(!s.ok && (s.error as Error).message).toMatch(/during msg1/)
     await Promise.all([silent1.client.close(), silent2.server.close()])
   })
 
