@@ -51,7 +51,7 @@ const GROUPS = ['net-bulk', 'net-shs-bulk', 'ws-shs-bulk', 'handshakes', 'latenc
 const FULL = {
   runs: 3,
   bulk: { bytes: 256 * MiB, chunk: 64 * 1024 },
-  handshakes: { count: 800, warmup: 50 },
+  handshakes: { count: 800, warmup: 50, seconds: 4 },
   latency: { count: 200, warmup: 20 },
   memory: { conns: 1000, warmup: 50, settle: 300 },
   limits: { ms: 1000 },
@@ -60,7 +60,7 @@ const FULL = {
 const SMOKE = {
   runs: 1,
   bulk: { bytes: 4 * MiB, chunk: 64 * 1024 },
-  handshakes: { count: 24, warmup: 4 },
+  handshakes: { count: 24, warmup: 4, seconds: 10 },
   latency: { count: 10, warmup: 2 },
   memory: { conns: 200, warmup: 4, settle: 50 },
   limits: { ms: 100 },

@@ -16,9 +16,21 @@ function asStreamError(error: unknown, address: string | undefined, what: string
  * only after its MAC verified. Ends normally at the goodbye; errors with
  * `StreamError` on a bad frame or when the source ends without a goodbye.
  */
-export function decryptingReadable(source: ReadableStream<Uint8Array>, decoder: BoxDecoder, address?: string): ReadableStream<Uint8Array> {
+export function decryptingReadable(
+  source: ReadableStream<Uint8Array>,
+  decoder: BoxDecoder,
+  address?: string,
+  onDone: () => void = () => {},
+): ReadableStream<Uint8Array> {
   const reader = source.getReader()
-  let done = false
+  let isDone = false
+  // `done` also tells the writing side that the peer will send no more
+  // (goodbye, end, error or our own cancel): see encryptingWritable.
+  const markDone = () => {
+    if (isDone) return
+    isDone = true
+    onDone()
+  }
 
   // After the goodbye the peer has half-closed; keep reading (and
   // discarding) so the inner stream sees its end and can be released,
@@ -36,11 +48,11 @@ export function decryptingReadable(source: ReadableStream<Uint8Array>, decoder: 
           try {
             result = await reader.read()
           } catch (error) {
-            done = true
+            markDone()
             throw asStreamError(error, address, 'the connection broke')
           }
           if (result.done) {
-            done = true
+            markDone()
             throw new StreamError('shs: the connection ended without a goodbye (truncated stream)', { address })
           }
           let emitted = false
@@ -51,12 +63,12 @@ export function decryptingReadable(source: ReadableStream<Uint8Array>, decoder: 
               controller.enqueue(plain)
             })
           } catch (error) {
-            done = true
+            markDone()
             reader.cancel(error).catch(() => {})
             throw error
           }
           if (decoder.ended) {
-            done = true
+            markDone()
             controller.close()
             drain()
             return
@@ -65,8 +77,8 @@ export function decryptingReadable(source: ReadableStream<Uint8Array>, decoder: 
         }
       },
       cancel(reason) {
-        if (done) return
-        done = true
+        if (isDone) return
+        markDone()
         return reader.cancel(reason)
       },
     },
@@ -78,13 +90,19 @@ export function decryptingReadable(source: ReadableStream<Uint8Array>, decoder: 
  * The encrypting side. Each write is encrypted at once into one buffer
  * (split into frames of at most 4096 bytes) and queued on the inner writer
  * without waiting for it to flush, so large transfers pipeline; the inner
- * writer's backpressure (`ready`) still paces us. Closing sends the goodbye
- * and then closes the inner writable (a half-close).
+ * writer's backpressure (`ready`) still paces us.
+ *
+ * Closing sends the goodbye, which is box-stream's own half-close, and
+ * resolves. The inner writable is closed only once `peerDone` resolves
+ * (the peer's goodbye arrived, or its side ended or broke): transports
+ * without a half-close of their own (Tor streams, some proxies) end both
+ * directions on the first FIN, which would cut off the peer's reply.
  */
 export function encryptingWritable(
   writer: WritableStreamDefaultWriter<Uint8Array>,
   encoder: BoxEncoder,
   address?: string,
+  peerDone: Promise<void> = Promise.resolve(),
 ): WritableStream<Uint8Array> {
   let failure: MsError | undefined
   const onWriteError = (error: unknown) => {
@@ -137,11 +155,11 @@ export function encryptingWritable(
       const bye = encoder.goodbye()
       try {
         await writer.write(bye)
-        await writer.close()
       } catch (error) {
         onWriteError(error)
         throw failure
       }
+      void peerDone.then(() => writer.close()).catch(() => {})
     },
     async abort(reason) {
       await writer.abort(reason)

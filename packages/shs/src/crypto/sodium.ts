@@ -1,3 +1,4 @@
+/// <reference path="./sodium-native.d.ts" />
 import sodium from 'sodium-native'
 import { isAllZero, type ShsCrypto } from './types.js'
 
