@@ -3,6 +3,7 @@
 import net from 'node:net'
 
 const HOST = '127.0.0.1'
+const WINDOW = 1024 * 1024
 
 export async function listen(suite, _keys, _appKey, onConn, onError) {
   if (suite !== 'net') throw new Error(`raw sockets only measure plain net, not ${suite}`)
@@ -68,12 +69,16 @@ function wrap(socket) {
     write: (bytes) => new Promise((resolve, reject) => socket.write(bytes, (error) => (error ? reject(error) : resolve()))),
     pump(n, chunk) {
       return new Promise((resolve, reject) => {
+        // Keep up to 1 MiB queued, like @ms/core's fromNodeSocket: Node's
+        // 16 KiB default would wait for a full drain after every chunk, and
+        // the limit should be the best a bare socket can do.
         const more = () => {
           while (n > 0) {
             const piece = n >= chunk.length ? chunk : chunk.subarray(0, n)
             n -= piece.length
             if (n === 0) return socket.write(piece, (error) => (error ? reject(error) : resolve()))
-            if (!socket.write(piece)) return socket.once('drain', more)
+            socket.write(piece)
+            if (socket.writableLength >= WINDOW) return socket.once('drain', more)
           }
           resolve()
         }

@@ -239,12 +239,12 @@ const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? a
 
 /** The machine's limit for a row, in the row's unit, with its name; or null. */
 function limitFor(row, metric, limits, figures) {
-  if (!limits) return null
   const sep = row.mode === 'sep'
   if (row.group === 'net-bulk') {
     const raw = figures[rowKey(row, metric)]?.raw?.median
     return raw ? { value: raw, name: 'raw net.Socket' } : null
   }
+  if (!limits) return null
   if (row.figure === 'bulk') {
     const seal = limits.secretboxMiBs
     const open = limits.secretboxOpenMiBs

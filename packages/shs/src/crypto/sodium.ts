@@ -1,4 +1,3 @@
-/// <reference path="./sodium-native.d.ts" />
 import sodium from 'sodium-native'
 import { isAllZero, type ShsCrypto } from './types.js'
 
