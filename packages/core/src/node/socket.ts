@@ -111,9 +111,12 @@ export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): 
     drainWaiter = undefined
     waiter?.resolve()
   }
-  const fail = (error: MsError) => {
-    failure ??= error
+  // Takes a thunk so that the common case, a socket closing after both
+  // directions ended cleanly, builds no error (and no stack trace) at all.
+  const fail = (error: MsError | (() => MsError)) => {
     releasePull()
+    if (readableDone && writableDone && !drainWaiter) return
+    failure ??= typeof error === 'function' ? error() : error
     if (!readableDone) {
       readableDone = true
       try {
@@ -138,7 +141,7 @@ export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): 
   const onClose = () => {
     // A close without an error while a direction is still open means the
     // socket went away under us (destroyed elsewhere): report it as a reset.
-    fail(new StreamError('connection closed', { address: remoteAddress }))
+    fail(() => new StreamError('connection closed', { address: remoteAddress }))
     isClosed = true
     socket.off('data', onData)
     socket.off('end', onEnd)
@@ -234,7 +237,7 @@ export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): 
   const close = (reason?: unknown): Promise<void> => {
     closing ??= (() => {
       if (!isClosed) {
-        fail(new StreamError('connection closed locally', { address: remoteAddress, cause: reason }))
+        fail(() => new StreamError('connection closed locally', { address: remoteAddress, cause: reason }))
         socket.destroy()
       }
       return closed
