@@ -92,17 +92,16 @@ export function decryptingReadable(
  * without waiting for it to flush, so large transfers pipeline; the inner
  * writer's backpressure (`ready`) still paces us.
  *
- * Closing sends the goodbye, which is box-stream's own half-close, and
- * resolves. The inner writable is closed only once `peerDone` resolves
- * (the peer's goodbye arrived, or its side ended or broke): transports
- * without a half-close of their own (Tor streams, some proxies) end both
- * directions on the first FIN, which would cut off the peer's reply.
+ * Closing sends the goodbye (box-stream's own half-close), then closes the
+ * inner writable and resolves once that flushed, so `await writer.close()`
+ * followed by `connection.close()` loses nothing. Transports without a
+ * half-close of their own (Tor) delay their FIN themselves (see
+ * `deferEnd` in `@ms/core/node`).
  */
 export function encryptingWritable(
   writer: WritableStreamDefaultWriter<Uint8Array>,
   encoder: BoxEncoder,
   address?: string,
-  peerDone: Promise<void> = Promise.resolve(),
 ): WritableStream<Uint8Array> {
   let failure: MsError | undefined
   const onWriteError = (error: unknown) => {
@@ -159,7 +158,12 @@ export function encryptingWritable(
         onWriteError(error)
         throw failure
       }
-      void peerDone.then(() => writer.close()).catch(() => {})
+      try {
+        await writer.close()
+      } catch (error) {
+        onWriteError(error)
+        throw failure
+      }
     },
     async abort(reason) {
       await writer.abort(reason)

@@ -215,11 +215,9 @@ export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransf
       const remoteAddress = appendSegment(connection.remoteAddress, { name: 'shs', data: [toBase64(remotePublicKey)] })
       const info: ShsInfo = { publicKey: remotePublicKey }
       if (direction === 'inbound') info.authorization = result.authorization
-      let peerDone!: () => void
-      const peerEnded = new Promise<void>((resolve) => (peerDone = resolve))
       return {
-        readable: decryptingReadable(reader.release(), new BoxDecoder(crypto, keysOut.decryptKey, keysOut.decryptNonce, remoteAddress), remoteAddress, peerDone),
-        writable: encryptingWritable(writer, new BoxEncoder(crypto, keysOut.encryptKey, keysOut.encryptNonce), remoteAddress, peerEnded),
+        readable: decryptingReadable(reader.release(), new BoxDecoder(crypto, keysOut.decryptKey, keysOut.decryptNonce, remoteAddress), remoteAddress),
+        writable: encryptingWritable(writer, new BoxEncoder(crypto, keysOut.encryptKey, keysOut.encryptNonce), remoteAddress),
         remoteAddress,
         direction: connection.direction,
         info: { ...connection.info, shs: info },

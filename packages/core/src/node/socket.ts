@@ -26,6 +26,15 @@ export interface FromNodeSocketOptions {
    * and dropped. Default: none.
    */
   idleTimeout?: number
+  /**
+   * For sockets whose far end has no half-close (Tor streams end both
+   * directions on the first FIN): closing the writable waits until the
+   * written bytes are flushed and resolves, but the FIN itself is sent
+   * only once the peer has ended its side too, so its reply still
+   * arrives. An upper layer (e.g. shs's goodbye) tells the peer we are
+   * done. Default `false`.
+   */
+  deferEnd?: boolean
 }
 
 /** A socket-level failure after the connection was established. */
@@ -74,6 +83,8 @@ export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): 
   let failure: MsError | undefined
   let readableDone = false
   let writableDone = false
+  // deferEnd: our writable closed, the FIN waits for the peer's end.
+  let endDeferred = false
   let readController!: ReadableStreamDefaultController<Uint8Array>
   let writeController!: WritableStreamDefaultController
   // While the socket flows, `pull` returns a promise that stays pending
@@ -97,6 +108,10 @@ export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): 
     }
   }
   const onEnd = () => {
+    if (endDeferred && !writableDone) {
+      writableDone = true
+      socket.end()
+    }
     if (readableDone) return
     readableDone = true
     releasePull()
@@ -194,6 +209,17 @@ export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): 
       },
       close() {
         if (failure) throw failure
+        if (options.deferEnd && !readableDone) {
+          // Resolve once everything written so far is flushed; send the FIN
+          // when the peer ends (onEnd) or the connection is torn down.
+          endDeferred = true
+          return new Promise<void>((resolve, reject) => {
+            socket.write(new Uint8Array(0), (error?: Error | null) => {
+              if (failure || error) reject(failure ?? streamError(error, remoteAddress))
+              else resolve()
+            })
+          })
+        }
         return new Promise<void>((resolve, reject) => {
           socket.end((error?: Error | null) => {
             writableDone = true
