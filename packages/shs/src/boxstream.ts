@@ -1,4 +1,4 @@
-import { StreamError } from '@ms/core'
+import { StreamError, concatBytes } from '@ms/core'
 import { copyBytes, isAllZero, type ShsCrypto } from './crypto/types.js'
 
 /**
@@ -162,16 +162,7 @@ export class BoxDecoder {
   push(chunk: Uint8Array): Uint8Array {
     const parts: Uint8Array[] = []
     this.#decode(chunk, false, (plain) => parts.push(plain))
-    if (parts.length <= 1) return parts[0] ?? EMPTY
-    let length = 0
-    for (const part of parts) length += part.length
-    const out = new Uint8Array(length)
-    let o = 0
-    for (const part of parts) {
-      out.set(part, o)
-      o += part.length
-    }
-    return out
+    return parts.length <= 1 ? (parts[0] ?? EMPTY) : concatBytes(parts)
   }
 
   /**
