@@ -51,6 +51,13 @@ export interface Connection {
   close(reason?: unknown): Promise<void>
   /** Resolves once the underlying resource is released, for any reason. Never rejects. */
   readonly closed: Promise<void>
+  /**
+   * `false` when this connection cannot carry a half-close: closing
+   * `writable` ends both directions (Tor streams do this). Transforms with
+   * an in-band end of their own (shs's goodbye) then close the inner
+   * writable only once the peer has ended too. Absent means `true`.
+   */
+  readonly halfClose?: boolean
 }
 
 /** Options every dial receives. Transports must honour `signal`. */

@@ -14,7 +14,7 @@ afterEach(async () => {
 })
 
 /** A connected pair: `conn` wraps our end, `peer` is the raw other end. */
-async function pair(extra: { deferEnd?: boolean } = {}): Promise<{ conn: Connection; peer: Socket; socket: Socket; server: Server }> {
+async function pair(extra: { halfClose?: boolean } = {}): Promise<{ conn: Connection; peer: Socket; socket: Socket; server: Server }> {
   let resolvePeer!: (s: Socket) => void
   const accepted = new Promise<Socket>((resolve) => (resolvePeer = resolve))
   const server = await listenRaw('127.0.0.1', resolvePeer)
@@ -89,22 +89,9 @@ describe('fromNodeSocket', () => {
     await conn.closed
   })
 
-  it('deferEnd: closing the writable flushes but sends the FIN only after the peer ended', async () => {
-    const { conn, peer } = await pair({ deferEnd: true })
-    const got: Buffer[] = []
-    peer.on('data', (d: Buffer) => got.push(d))
-    let peerSawEnd = false
-    const ended = new Promise<void>((resolve) => peer.once('end', () => resolve(void (peerSawEnd = true))))
-    const writer = conn.writable.getWriter()
-    await writer.write(new Uint8Array(3 * 1024 * 1024).fill(7))
-    await writer.close()
-    await sleep(100)
-    expect(Buffer.concat(got).length, 'everything written arrived before close resolved').toBe(3 * 1024 * 1024)
-    expect(peerSawEnd, 'no FIN while the peer is still sending').toBe(false)
-    peer.end('reply')
-    expect(new TextDecoder().decode(await readAll(conn.readable))).toBe('reply')
-    await ended
-    await conn.closed
+  it('reports halfClose: false when told the socket cannot carry one', async () => {
+    expect((await pair()).conn.halfClose).toBeUndefined()
+    expect((await pair({ halfClose: false })).conn.halfClose).toBe(false)
   })
 
   it('aborting the writable destroys the socket', async () => {

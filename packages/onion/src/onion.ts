@@ -184,7 +184,7 @@ export function onion(options: OnionOptions = {}): OnionTransport {
         signal: linked.signal,
         address,
       })
-      return fromNodeSocket(socket, { remoteAddress: address, direction: 'outbound', deferEnd: true })
+      return fromNodeSocket(socket, { remoteAddress: address, direction: 'outbound', halfClose: false })
     } catch (error) {
       if (linked.signal.aborted) throw abortReason(linked.signal, address)
       if (error instanceof MsError) throw error
@@ -207,7 +207,7 @@ export function onion(options: OnionOptions = {}): OnionTransport {
       server = await listenLoopback(localPort, linked.signal, (socket) => {
         sockets.add(socket)
         socket.once('close', () => sockets.delete(socket))
-        onConnection(fromNodeSocket(socket, { remoteAddress: INBOUND_REMOTE_ADDRESS, direction: 'inbound', deferEnd: true }))
+        onConnection(fromNodeSocket(socket, { remoteAddress: INBOUND_REMOTE_ADDRESS, direction: 'inbound', halfClose: false }))
       })
       const port = (server.address() as { port: number }).port
       tor = await TorControl.connect(control, linked.signal)

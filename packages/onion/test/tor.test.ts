@@ -173,6 +173,33 @@ describe('publishing an onion service', () => {
         // The handshake authenticated the client even though Tor hides where it is.
         expect(accepted!.info.shs?.publicKey).toEqual(clientKeys.publicKey)
         expect(accepted!.remoteAddress.startsWith('onion:unknown~shs:')).toBe(true)
+        expect(c.halfClose).toBeUndefined()
+      } finally {
+        await c.close()
+      }
+    } finally {
+      await listener.close()
+    }
+  }, TOR_TIMEOUT)
+
+  it('half-closes through onion~shs: the goodbye carries the end, the reply still arrives', async () => {
+    const serverKeys = ed25519Keys()
+    const appKey = randomBytes(32)
+    const server = createMultiServer([[onion({ control: control(), waitForPublish: true }), shs({ keys: serverKeys, appKey })]])
+    // The server answers only after the client's end: Tor alone would have
+    // closed the stream both ways at the client's FIN.
+    const listener = await server.listen((s) => {
+      void readAll(s.readable).then((question) => write(s, bytes(`re: ${text(question)}`)).then(() => s.writable.close())).catch(() => {})
+    })
+    try {
+      const client = createMultiServer([[onion({ socks: socks() }), shs({ keys: ed25519Keys(), appKey })]])
+      const c = await client.connect(server.stringify('public'))
+      try {
+        const reply = readAll(c.readable)
+        await write(c, bytes('question'))
+        await c.writable.close()
+        expect(text(await reply)).toBe('re: question')
+        await c.closed
       } finally {
         await c.close()
       }

@@ -94,14 +94,17 @@ export function decryptingReadable(
  *
  * Closing sends the goodbye (box-stream's own half-close), then closes the
  * inner writable and resolves once that flushed, so `await writer.close()`
- * followed by `connection.close()` loses nothing. Transports without a
- * half-close of their own (Tor) delay their FIN themselves (see
- * `deferEnd` in `@ms/core/node`).
+ * followed by `connection.close()` loses nothing. When the inner
+ * connection has no half-close (`halfClose: false`, Tor), its writable is
+ * closed only once the peer is done as well (`peerDone`), since closing it
+ * earlier would cut off the peer's reply.
  */
 export function encryptingWritable(
   writer: WritableStreamDefaultWriter<Uint8Array>,
   encoder: BoxEncoder,
   address?: string,
+  /** Set when the inner connection has no half-close: resolves once the peer is done. */
+  peerDone?: { readonly done: boolean; readonly promise: Promise<void> },
 ): WritableStream<Uint8Array> {
   let failure: MsError | undefined
   const onWriteError = (error: unknown) => {
@@ -157,6 +160,12 @@ export function encryptingWritable(
       } catch (error) {
         onWriteError(error)
         throw failure
+      }
+      if (peerDone && !peerDone.done) {
+        // The inner connection would end both directions on close (Tor):
+        // the goodbye told the peer we are done; close once it is too.
+        void peerDone.promise.then(() => writer.close()).catch(() => {})
+        return
       }
       try {
         await writer.close()

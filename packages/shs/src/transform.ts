@@ -215,9 +215,16 @@ export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransf
       const remoteAddress = appendSegment(connection.remoteAddress, { name: 'shs', data: [toBase64(remotePublicKey)] })
       const info: ShsInfo = { publicKey: remotePublicKey }
       if (direction === 'inbound') info.authorization = result.authorization
+      const peer = { done: false, promise: Promise.resolve(), resolve: () => {} }
+      peer.promise = new Promise<void>((resolve) => (peer.resolve = resolve))
+      const markPeerDone = () => {
+        peer.done = true
+        peer.resolve()
+      }
+      const noHalfClose = connection.halfClose === false
       return {
-        readable: decryptingReadable(reader.release(), new BoxDecoder(crypto, keysOut.decryptKey, keysOut.decryptNonce, remoteAddress), remoteAddress),
-        writable: encryptingWritable(writer, new BoxEncoder(crypto, keysOut.encryptKey, keysOut.encryptNonce), remoteAddress),
+        readable: decryptingReadable(reader.release(), new BoxDecoder(crypto, keysOut.decryptKey, keysOut.decryptNonce, remoteAddress), remoteAddress, markPeerDone),
+        writable: encryptingWritable(writer, new BoxEncoder(crypto, keysOut.encryptKey, keysOut.encryptNonce), remoteAddress, noHalfClose ? peer : undefined),
         remoteAddress,
         direction: connection.direction,
         info: { ...connection.info, shs: info },

@@ -3,6 +3,12 @@ import { MsError, StreamError, TimeoutError } from '../errors.js'
 import type { Connection } from '../types.js'
 
 export interface FromNodeSocketOptions {
+  /**
+   * `false` for sockets whose far end cannot carry a half-close (a Tor
+   * stream ends both directions on the first FIN); copied to the
+   * Connection's `halfClose`. Default `true`.
+   */
+  halfClose?: boolean
   /** The full address of the other end, e.g. `net:127.0.0.1:51234`. */
   remoteAddress: string
   /** `outbound` for sockets we dialled, `inbound` for accepted ones. */
@@ -26,15 +32,6 @@ export interface FromNodeSocketOptions {
    * and dropped. Default: none.
    */
   idleTimeout?: number
-  /**
-   * For sockets whose far end has no half-close (Tor streams end both
-   * directions on the first FIN): closing the writable waits until the
-   * written bytes are flushed and resolves, but the FIN itself is sent
-   * only once the peer has ended its side too, so its reply still
-   * arrives. An upper layer (e.g. shs's goodbye) tells the peer we are
-   * done. Default `false`.
-   */
-  deferEnd?: boolean
 }
 
 /** A socket-level failure after the connection was established. */
@@ -83,8 +80,6 @@ export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): 
   let failure: MsError | undefined
   let readableDone = false
   let writableDone = false
-  // deferEnd: our writable closed, the FIN waits for the peer's end.
-  let endDeferred = false
   let readController!: ReadableStreamDefaultController<Uint8Array>
   let writeController!: WritableStreamDefaultController
   // While the socket flows, `pull` returns a promise that stays pending
@@ -108,10 +103,6 @@ export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): 
     }
   }
   const onEnd = () => {
-    if (endDeferred && !writableDone) {
-      writableDone = true
-      socket.end()
-    }
     if (readableDone) return
     readableDone = true
     releasePull()
@@ -209,17 +200,6 @@ export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): 
       },
       close() {
         if (failure) throw failure
-        if (options.deferEnd && !readableDone) {
-          // Resolve once everything written so far is flushed; send the FIN
-          // when the peer ends (onEnd) or the connection is torn down.
-          endDeferred = true
-          return new Promise<void>((resolve, reject) => {
-            socket.write(new Uint8Array(0), (error?: Error | null) => {
-              if (failure || error) reject(failure ?? streamError(error, remoteAddress))
-              else resolve()
-            })
-          })
-        }
         return new Promise<void>((resolve, reject) => {
           socket.end((error?: Error | null) => {
             writableDone = true
@@ -271,5 +251,5 @@ export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): 
     return closing
   }
 
-  return { readable, writable, remoteAddress, direction, info: {}, close, closed }
+  return { readable, writable, remoteAddress, direction, info: {}, close, closed, ...(options.halfClose === false ? { halfClose: false } : {}) }
 }
