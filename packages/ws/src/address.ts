@@ -34,7 +34,7 @@ const encodeUnsafe = (text: string) => text.replace(UNSAFE_IN_ADDRESS, (ch) => '
  * it, with `!~;` percent-encoded. Returns `null` for something that is not
  * a path (a fragment, a scheme, backslashes).
  */
-export function canonicalPath(path: string): string | null {
+function canonicalPathOnce(path: string): string | null {
   if (typeof path !== 'string' || /[#\\\s]/.test(path)) return null
   const withSlash = path.startsWith('/') ? path : '/' + path
   if (withSlash.startsWith('//')) return null
@@ -45,6 +45,20 @@ export function canonicalPath(path: string): string | null {
   } catch {
     return null
   }
+}
+
+/** Canonical form of a path (see canonicalPathOnce); idempotent. */
+export function canonicalPath(path: string): string | null {
+  // One pass is not always a fixed point (URL parsing removes dot segments
+  // that our own escaping can form again), and parse(stringify(o)) must give
+  // o back: repeat until the path stops changing.
+  let current = canonicalPathOnce(path)
+  for (let i = 0; i < 4 && current !== null; i++) {
+    const next = canonicalPathOnce(current)
+    if (next === current) return current
+    current = next
+  }
+  return current
 }
 
 /** The path part alone (no query), canonical; used for routing on the server. */

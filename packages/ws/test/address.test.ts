@@ -110,6 +110,19 @@ describe('ws addresses', () => {
     )
   })
 
+  it('canonical paths are fixed points (regression: dot segments formed by escaping)', () => {
+    const once = canonicalPath('/+/.&/./%3B')
+    expect(once).not.toBeNull()
+    expect(canonicalPath(once!)).toBe(once)
+    fc.assert(
+      fc.property(fc.string({ maxLength: 24 }), (path) => {
+        const c = canonicalPath(path)
+        if (c !== null) expect(canonicalPath(c)).toBe(c)
+      }),
+      { numRuns: 3000 },
+    )
+  })
+
   it('property: what parses, stringifies to a fixed point', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 40 }), fc.boolean(), (tail, secure) => {
