@@ -130,6 +130,8 @@ function startWorker(job, options, tag) {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, ...(options.verbose ? { BENCH_VERBOSE: '1' } : {}) },
   })
+  // Sends to a worker that already exited fail with EPIPE; exits are handled elsewhere.
+  child.on('error', () => {})
   const inbox = []
   let wake
   let exitInfo

@@ -74,6 +74,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
     children.add(server)
+    // A send to a server that already exited fails with EPIPE; its exit is
+    // handled below, so the 'error' event must not crash the orchestrator.
+    server.on('error', () => {})
     const samples: ServerSample[] = []
     let crash: string | undefined
     let serverExit: number | null | undefined

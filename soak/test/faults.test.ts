@@ -158,7 +158,10 @@ class NsProcess {
     })
   }
   send(m: unknown) {
-    this.child.send(m as never)
+    if (!this.child.connected) return
+    // With a callback, a child that already left (EPIPE) is reported here
+    // instead of as an unhandled 'error' event; callers wait for 'exit'.
+    this.child.send(m as never, () => {})
   }
   async waitFor<T>(pick: (m: Record<string, unknown>) => boolean, timeout: number, what: string): Promise<T> {
     const deadline = Date.now() + timeout
