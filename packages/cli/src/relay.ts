@@ -1,8 +1,15 @@
 import type { Readable, Writable } from 'node:stream'
 import type { Connection } from '@ms/core'
 
+/** How long our input may still take to end after the peer ended its side. */
+const LINGER_MS = 500
+
 export interface RelayResult {
-  /** `clean`: our input ended, then the peer ended its side. `peer-closed`: the peer ended first. `error`: the connection broke. */
+  /**
+   * `clean`: both sides ended (ours at most LINGER_MS after the peer's).
+   * `peer-closed`: the peer ended while our input stayed open. `error`: the
+   * connection broke.
+   */
   outcome: 'clean' | 'peer-closed' | 'error'
   error?: unknown
   bytesIn: number
@@ -44,15 +51,24 @@ export async function relay(connection: Connection, input: Readable, output: Wri
       bytesIn += value.byteLength
       if (!output.write(value)) await waitDrain(output)
     }
-    // Peer ended its side. If our input is still open it closed first.
+    // The peer ended its side. Like socat (-t), give our input a moment to
+    // end as well before deciding the peer closed first: its end and ours
+    // often cross on the wire.
+    if (!inputDone) await Promise.race([upstream, new Promise((resolve) => setTimeout(resolve, LINGER_MS).unref())])
     if (!inputDone) outcome = 'peer-closed'
   } catch (e) {
     outcome = 'error'
     error = e
   }
   await flush(output)
-  if (outcome !== 'clean') {
-    // Stop reading our input: nobody will receive it.
+  if (outcome === 'peer-closed') {
+    // Stop reading our input, but end our side cleanly (e.g. shs's goodbye)
+    // so the peer sees an orderly end rather than a truncated stream.
+    // (Bounded: a peer that ended but does not read must not hold us.)
+    input.destroy()
+    const endOurSide = upstream.then(() => writer.close()).catch(() => {})
+    await Promise.race([endOurSide, new Promise((resolve) => setTimeout(resolve, LINGER_MS).unref())])
+  } else if (outcome === 'error') {
     input.destroy()
     writer.releaseLock()
   } else {

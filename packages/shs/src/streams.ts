@@ -110,10 +110,31 @@ export function encryptingWritable(
   const onWriteError = (error: unknown) => {
     failure ??= asStreamError(error, address, 'writing to the connection failed')
   }
+  let abortSignal: AbortSignal | undefined
+  // abort() waits for the write in flight, which may be waiting for the
+  // inner writer's backpressure: the abort signal cuts that wait short.
+  const readyOrAborted = (signal: AbortSignal) =>
+    new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason)
+      if (signal.aborted) return onAbort()
+      signal.addEventListener('abort', onAbort, { once: true })
+      writer.ready.then(
+        () => {
+          signal.removeEventListener('abort', onAbort)
+          resolve()
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onAbort)
+          reject(error)
+        },
+      )
+    })
   const ready = async () => {
     if (failure) throw failure
     try {
-      await writer.ready
+      // Only a real backpressure wait needs the abort listener.
+      const waiting = abortSignal !== undefined && (writer.desiredSize ?? 1) <= 0
+      await (waiting ? readyOrAborted(abortSignal!) : writer.ready)
     } catch (error) {
       onWriteError(error)
       throw failure
@@ -139,6 +160,9 @@ export function encryptingWritable(
   }
 
   return new WritableStream<Uint8Array>({
+    start(controller) {
+      abortSignal = controller.signal
+    },
     async write(chunk) {
       if (!(chunk instanceof Uint8Array)) {
         throw new TypeError(`shs: write a Uint8Array, not ${chunk === null ? 'null' : typeof chunk}`)

@@ -136,7 +136,19 @@ export function createWsConnection(
       if (length <= MAX_MESSAGE) driver.send(chunk)
       else for (let offset = 0; offset < length; offset += MAX_MESSAGE) driver.send(chunk.subarray(offset, offset + MAX_MESSAGE))
       // Only a full buffer costs a promise; the common case returns at once.
-      if (driver.bufferedAmount > highWaterMark) return waitForDrain(highWaterMark >>> 1)
+      if (driver.bufferedAmount > highWaterMark) {
+        // abort() waits for the write in flight; a peer that never reads
+        // must not make it wait forever, so the abort cuts the wait short.
+        const signal = writeController.signal as AbortSignal | undefined
+        return new Promise<void>((resolve, reject) => {
+          const onAbort = () => reject(signal!.reason)
+          signal?.addEventListener('abort', onAbort, { once: true })
+          void waitForDrain(highWaterMark >>> 1).then(() => {
+            signal?.removeEventListener('abort', onAbort)
+            resolve()
+          })
+        })
+      }
       return undefined
     },
     async close() {

@@ -194,8 +194,25 @@ export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): 
         if (!(chunk instanceof Uint8Array)) throw new TypeError('write Uint8Array chunks only')
         if (chunk.byteLength === 0) return
         if (socket.write(chunk) || socket.writableLength < writableHwm) return
+        // abort() waits for the write in flight: a peer that never reads
+        // must not make it wait forever, so the abort cuts the wait short.
+        const signal = writeController.signal as AbortSignal | undefined
         return new Promise<void>((resolve, reject) => {
-          drainWaiter = { resolve, reject }
+          const onAbort = () => {
+            socket.destroy()
+            reject(signal!.reason)
+          }
+          signal?.addEventListener('abort', onAbort, { once: true })
+          drainWaiter = {
+            resolve: () => {
+              signal?.removeEventListener('abort', onAbort)
+              resolve()
+            },
+            reject: (error: unknown) => {
+              signal?.removeEventListener('abort', onAbort)
+              reject(error)
+            },
+          }
         })
       },
       close() {
