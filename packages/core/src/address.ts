@@ -23,6 +23,8 @@ export type Address = Segment[]
 
 const NAME = /^[a-z][a-z0-9-]+$/
 const ESCAPABLE = new Set(['!', '~', ':', ';'])
+/** Data made of data characters only (see isDataChar), which escapeData returns as it is. */
+const PLAIN_DATA = /^[\x22-\x39\x3c-\x7d]*$/
 
 function isDataChar(code: number): boolean {
   return (code >= 0x22 && code <= 0x39) || (code >= 0x3c && code <= 0x7d)
@@ -105,6 +107,8 @@ function firstBadNameChar(name: string): number {
 
 /** Escapes one data value for use in an address. */
 export function escapeData(value: string): string {
+  // Most data (hosts, ports, base64 keys) needs no escaping: skip the loop.
+  if (PLAIN_DATA.test(value)) return value
   let out = ''
   for (let k = 0; k < value.length; k++) {
     const ch = value[k]!

@@ -122,31 +122,33 @@ export function createMultiServer(suites: readonly Suite[]): MultiServer {
     return null
   }
 
-  async function dialOne(p: DialPlan & { suiteIndex?: number }, signal: AbortSignal): Promise<Connection> {
+  async function dialOne(p: DialPlan & { suiteIndex?: number }, signal: AbortSignal | undefined): Promise<Connection> {
     const suite = suites[p.suiteIndex ?? names.indexOf(p.suite)]!
     const [transport, ...transforms] = suite
     let connection: Connection
     try {
       connection = await transport.dial(p.transportOptions, { signal })
     } catch (error) {
-      throw signal.aborted ? abortReason(signal, p.address) : asMsError(error, p.address, 'dial')
+      throw signal?.aborted ? abortReason(signal, p.address) : asMsError(error, p.address, 'dial')
     }
     try {
       for (let k = 0; k < transforms.length; k++) {
-        if (signal.aborted) throw abortReason(signal, p.address)
+        if (signal?.aborted) throw abortReason(signal, p.address)
         connection = await (transforms[k] as Transform).upgradeOutbound(connection, p.transformOptions[k], { signal })
       }
-      if (signal.aborted) throw abortReason(signal, p.address)
+      if (signal?.aborted) throw abortReason(signal, p.address)
       return connection
     } catch (error) {
       void connection.close(error)
-      throw signal.aborted ? abortReason(signal, p.address) : asMsError(error, p.address, 'handshake')
+      throw signal?.aborted ? abortReason(signal, p.address) : asMsError(error, p.address, 'handshake')
     }
   }
 
   async function connect(address: string, options: ConnectOptions = {}): Promise<Connection> {
     const plans = plan(address) as (DialPlan & { suiteIndex?: number })[]
     if (plans.length === 0) throw new NoTransportError(address, names)
+    // One alternative and nothing to abort it: no race, no signal to link.
+    if (plans.length === 1 && !options.signal && options.timeout === undefined) return dialOne(plans[0]!, undefined)
     const linked = linkSignal({ signal: options.signal, timeout: options.timeout, address, what: 'connect' })
     try {
       return await happyEyeballs(plans, linked.signal, options.stagger ?? DEFAULT_STAGGER, address)

@@ -1,3 +1,4 @@
+import type { ByteChannel } from './channel.js'
 import type { Segment } from './address.js'
 import type { MsError } from './errors.js'
 
@@ -58,6 +59,16 @@ export interface Connection {
    * writable only once the peer has ended too. Absent means `true`.
    */
   readonly halfClose?: boolean
+  /**
+   * Optional fast path: hands the bytes below this connection's streams to
+   * a transform that can work on them directly (see `ByteChannel`), so no
+   * WHATWG streams are built for this layer. Returns `undefined` once
+   * `readable` or `writable` was used (then use those); after it returned a
+   * channel, this connection's streams are gone (their getters throw) and
+   * the transform's connection replaces it. `close()` and `closed` keep
+   * working either way. Transports over Node sockets provide it.
+   */
+  takeChannel?(): ByteChannel | undefined
 }
 
 /** Options every dial receives. Transports must honour `signal`. */

@@ -122,6 +122,8 @@ describe('fromNodeSocket', () => {
 
   it('a slow reader pauses the socket instead of buffering without bound', async () => {
     const { conn, peer, socket } = await pair()
+    // The streams are built on first use: this reader exists, it is just slow.
+    const readable = conn.readable
     const total = 32 * 1024 * 1024
     const chunk = Buffer.alloc(256 * 1024, 1)
     let sent = 0
@@ -140,7 +142,7 @@ describe('fromNodeSocket', () => {
     // Our side read at most its queue (256 KiB) plus a socket read or two.
     expect(socket.bytesRead).toBeLessThan(1024 * 1024)
     expect(socket.isPaused()).toBe(true)
-    const all = await readAll(conn.readable)
+    const all = await readAll(readable)
     await writing
     expect(all.byteLength).toBe(total)
   })

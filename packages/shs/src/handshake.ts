@@ -97,6 +97,18 @@ export function createHandshakeState(init: HandshakeInit): HandshakeState {
   }
 }
 
+// Our long-term key as an X25519 secret, converted once per key pair
+// rather than once per handshake (it lives as long as the Ed25519 secret).
+const curveSecrets = new WeakMap<KeyPair, Uint8Array>()
+function localCurveSecret(state: HandshakeState): Uint8Array {
+  let secret = curveSecrets.get(state.local)
+  if (!secret) {
+    secret = state.crypto.edSecretToCurve(state.local.secretKey)
+    curveSecrets.set(state.local, secret)
+  }
+  return secret
+}
+
 function fail(state: HandshakeState, stage: string, message: string): never {
   throw new HandshakeError(`shs: ${message}`, { stage, address: state.address })
 }
@@ -159,9 +171,7 @@ export function serverVerifyAuth(state: HandshakeState, msg: Uint8Array): Uint8A
   const ab = need(state.ab, state, 'msg3')
   const abHash = need(state.abHash, state, 'msg3')
   const remoteEphemeral = need(state.remoteEphemeral, state, 'msg3')
-  const localCurve = crypto.edSecretToCurve(state.local.secretKey)
-  const aB = crypto.scalarmult(localCurve, remoteEphemeral)
-  crypto.wipe(localCurve)
+  const aB = crypto.scalarmult(localCurveSecret(state), remoteEphemeral)
   if (!aB) fail(state, 'msg3', 'low-order ephemeral key')
   const key = crypto.sha256(concatBytes([appKey, ab, aB]))
   const hello = new Uint8Array(96)
@@ -207,9 +217,7 @@ export function clientVerifyAccept(state: HandshakeState, msg: Uint8Array): void
   const hello = need(state.hello, state, 'msg4')
   const remoteEphemeral = need(state.remoteEphemeral, state, 'msg4')
   const remotePublicKey = need(state.remotePublicKey, state, 'msg4')
-  const localCurve = crypto.edSecretToCurve(state.local.secretKey)
-  const Ab = crypto.scalarmult(localCurve, remoteEphemeral)
-  crypto.wipe(localCurve)
+  const Ab = crypto.scalarmult(localCurveSecret(state), remoteEphemeral)
   if (!Ab) fail(state, 'msg4', 'low-order ephemeral key')
   const key = crypto.sha256(concatBytes([appKey, ab, aB, Ab]))
   const signature = new Uint8Array(64)

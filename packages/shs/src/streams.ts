@@ -5,10 +5,38 @@ import { BoxDecoder, BoxEncoder, MAX_BODY } from './boxstream.js'
 const BATCH = 64 * MAX_BODY
 /** Bytes per ciphertext slab. */
 const SLAB = 1024 * 1024
+/** The first slab of a connection. */
+const FIRST_SLAB = 4096
 
 function asStreamError(error: unknown, address: string | undefined, what: string): MsError {
   if (error instanceof MsError) return error
   return new StreamError(`shs: ${what}`, { address, cause: error })
+}
+
+/**
+ * Memory for ciphertext, carved from large slabs and never reused: the
+ * inner stream may keep a chunk after its write resolved (a socket queues
+ * it), and one allocation per slab is far cheaper than one per write.
+ * Slabs start small and double up to 1 MiB, so that a connection that
+ * only ever sends a few messages does not hold (and make the garbage
+ * collector account for) a megabyte.
+ */
+export function ciphertextSlab(alloc: (length: number) => Uint8Array): (length: number) => Uint8Array {
+  let slab: Uint8Array = new Uint8Array(0)
+  let slabUsed = 0
+  let nextSize = FIRST_SLAB
+  return (length) => {
+    if (length > SLAB / 4) return alloc(length)
+    if (slabUsed + length > slab.length) {
+      while (nextSize < SLAB && nextSize < 4 * length) nextSize *= 2
+      slab = alloc(nextSize)
+      slabUsed = 0
+      if (nextSize < SLAB) nextSize *= 2
+    }
+    const out = slab.subarray(slabUsed, slabUsed + length)
+    slabUsed += length
+    return out
+  }
 }
 
 /**
@@ -142,22 +170,7 @@ export function encryptingWritable(
     if (failure) throw failure
   }
 
-  // Ciphertext is carved from large slabs, never reused: the inner stream
-  // may keep a chunk after its write resolved (a socket queues it), and one
-  // allocation per slab is far cheaper than one per write.
-  const alloc = encoder.allocUninitialized
-  let slab: Uint8Array = new Uint8Array(0)
-  let slabUsed = 0
-  const take = (length: number): Uint8Array => {
-    if (length > SLAB / 4) return alloc(length)
-    if (slabUsed + length > slab.length) {
-      slab = alloc(SLAB)
-      slabUsed = 0
-    }
-    const out = slab.subarray(slabUsed, slabUsed + length)
-    slabUsed += length
-    return out
-  }
+  const take = ciphertextSlab(encoder.allocUninitialized)
 
   return new WritableStream<Uint8Array>({
     start(controller) {

@@ -4,10 +4,10 @@ import {
   StreamError,
   TimeoutError,
   appendSegment,
+  connectionFromChannel,
   createByteReader,
-  linkSignal,
-  raceSignal,
   toBase64,
+  type ByteChannel,
   type ByteReader,
   type CanonicalScope,
   type Connection,
@@ -34,6 +34,8 @@ import {
   type SessionKeys,
 } from './handshake.js'
 import { decode32, normalizeAppKey, normalizeKeys, type KeyPair, type KeysInput } from './keys.js'
+import { boxChannel, HandshakeReader } from './channel.js'
+import { Deadline } from './deadline.js'
 import { decryptingReadable, encryptingWritable } from './streams.js'
 
 /** What the shs transform learnt about the peer; on `connection.info.shs`. */
@@ -166,6 +168,11 @@ export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransf
      * signal, then wraps the connection in box-stream. On failure the
      * inner connection is left to the caller (the contract says it closes
      * it), and the server has written nothing after the failing step.
+     *
+     * When the inner connection offers its channel (Node sockets), the
+     * handshake and box-stream run on it directly (channel.ts) and the
+     * result builds one pair of WHATWG streams on first use; otherwise
+     * they run on the inner streams (streams.ts).
      */
     async function run(
       connection: Connection,
@@ -174,47 +181,65 @@ export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransf
       direction: 'inbound' | 'outbound',
       handshake: (io: Io) => Promise<{ state: HandshakeState; authorization: unknown }>,
     ): Promise<Connection> {
-      const linked = linkSignal({ signal: upgrade.signal, timeout, address, what: 'shs handshake' })
-      const signal = linked.signal
-      let reader: ByteReader | undefined
-      let writer: WritableStreamDefaultWriter<Uint8Array> | undefined
-      const race = <T>(promise: Promise<T>) => raceSignal(promise, signal, undefined, address)
-      const io: Io = {
-        race,
-        aborted: () => signal.aborted,
-        async read(n, stage) {
-          try {
-            return await race(reader!.readExactly(n))
-          } catch (error) {
-            throw describeFailure(error, stage, direction, address, signal)
-          }
-        },
-        async write(bytes, stage) {
-          try {
-            await race(writer!.write(bytes))
-          } catch (error) {
-            throw describeFailure(error, stage, direction, address, signal)
-          }
-        },
+      const deadline = new Deadline(upgrade.signal, timeout, address, 'shs handshake')
+      const race = <T>(promise: Promise<T>) => deadline.race(promise)
+      const fail = (stage: string) => (error: unknown) => {
+        throw describeFailure(error, stage, direction, address, deadline)
       }
+      let channelPath: { channel: ByteChannel; reader: HandshakeReader } | undefined
+      let streamPath: { reader: ByteReader; writer: WritableStreamDefaultWriter<Uint8Array> } | undefined
       let result: { state: HandshakeState; authorization: unknown }
       let keysOut: SessionKeys
       try {
-        if (signal.aborted) throw signal.reason
-        reader = createByteReader(connection.readable, address)
-        writer = connection.writable.getWriter()
+        if (deadline.aborted) throw deadline.reason
+        const channel = connection.takeChannel?.()
+        let io: Io
+        if (channel) {
+          const reader = new HandshakeReader(channel, address)
+          channelPath = { channel, reader }
+          // One listener for the whole handshake instead of one race per step.
+          deadline.onAbort((reason) => reader.abort(reason))
+          io = {
+            race,
+            aborted: () => deadline.aborted,
+            read: (n, stage) => reader.readExactly(n).catch(fail(stage)),
+            // Handshake messages are tiny: the channel takes them at once. A
+            // failed write shows as the failure of the next read.
+            write(bytes) {
+              channel.write(bytes)
+              return Promise.resolve()
+            },
+          }
+        } else {
+          const reader = createByteReader(connection.readable, address)
+          const writer = connection.writable.getWriter()
+          streamPath = { reader, writer }
+          io = {
+            race,
+            aborted: () => deadline.aborted,
+            read: (n, stage) => race(reader.readExactly(n)).catch(fail(stage)),
+            write: (bytes, stage) => race(writer.write(bytes)).catch(fail(stage)),
+          }
+        }
         result = await handshake(io)
         keysOut = sessionKeys(result.state)
       } catch (error) {
         // Nothing may wait on a half-done handshake; the caller closes the connection.
         throw error instanceof MsError ? error : new HandshakeError('shs: handshake failed', { address, cause: error })
       } finally {
-        linked.dispose()
+        deadline.dispose()
       }
       const remotePublicKey = result.state.remotePublicKey!
       const remoteAddress = appendSegment(connection.remoteAddress, { name: 'shs', data: [toBase64(remotePublicKey)] })
       const info: ShsInfo = { publicKey: remotePublicKey }
       if (direction === 'inbound') info.authorization = result.authorization
+      const decoder = new BoxDecoder(crypto, keysOut.decryptKey, keysOut.decryptNonce, remoteAddress)
+      const encoder = new BoxEncoder(crypto, keysOut.encryptKey, keysOut.encryptNonce)
+      if (channelPath) {
+        const box = boxChannel({ inner: channelPath.channel, reader: channelPath.reader, decoder, encoder, address: remoteAddress })
+        return connectionFromChannel(box, { remoteAddress, direction: connection.direction, info: { ...connection.info, shs: info } })
+      }
+      const { reader, writer } = streamPath!
       const peer = { done: false, promise: Promise.resolve(), resolve: () => {} }
       peer.promise = new Promise<void>((resolve) => (peer.resolve = resolve))
       const markPeerDone = () => {
@@ -223,8 +248,8 @@ export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransf
       }
       const noHalfClose = connection.halfClose === false
       return {
-        readable: decryptingReadable(reader.release(), new BoxDecoder(crypto, keysOut.decryptKey, keysOut.decryptNonce, remoteAddress), remoteAddress, markPeerDone),
-        writable: encryptingWritable(writer, new BoxEncoder(crypto, keysOut.encryptKey, keysOut.encryptNonce), remoteAddress, noHalfClose ? peer : undefined),
+        readable: decryptingReadable(reader.release(), decoder, remoteAddress, markPeerDone),
+        writable: encryptingWritable(writer, encoder, remoteAddress, noHalfClose ? peer : undefined),
         remoteAddress,
         direction: connection.direction,
         info: { ...connection.info, shs: info },
@@ -244,7 +269,7 @@ const HINTS: Record<string, string> = {
   'inbound:msg3': 'the client hung up after msg2: it may use a different app key (network)',
 }
 
-function describeFailure(error: unknown, stage: string, direction: string, address: string, signal: AbortSignal): unknown {
+function describeFailure(error: unknown, stage: string, direction: string, address: string, signal: { readonly aborted: boolean }): unknown {
   // The timeout or the caller's abort: keep its type (TimeoutError/AbortError) and say where we were.
   if (signal.aborted) {
     if (error instanceof TimeoutError) {

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net'
 import { MsError, StreamError, TimeoutError } from '../errors.js'
+import { connectionFromChannel, resolveChannelError, type ByteChannel } from '../channel.js'
 import type { Connection } from '../types.js'
 
 export interface FromNodeSocketOptions {
@@ -53,11 +54,15 @@ function streamError(error: unknown, address: string): MsError {
  * The socket must have been created with `allowHalfOpen: true`, or closing
  * the peer's writable would tear down ours as well.
  *
- * - `readable` is a default stream counted in bytes: each socket chunk is
- *   enqueued as it is (no copy), and the socket is paused once the queue
- *   holds `readableHighWaterMark` bytes and resumed on the next pull. Chunks
- *   are `Buffer`s, which are `Uint8Array`s.
- * - `writable` hands chunks straight to `socket.write` and resolves at once
+ * The connection's streams are built on first use (see
+ * `connectionFromChannel`); a transform that works on bytes directly takes
+ * the socket's channel instead (`takeChannel()`, see `socketChannel`), and
+ * then no stream is ever built for this layer.
+ *
+ * - `readable` yields the socket's chunks as they are (`Buffer`s, which are
+ *   `Uint8Array`s; no copy), pausing the socket once `readableHighWaterMark`
+ *   bytes are queued.
+ * - `writable` hands chunks straight to `socket.write`; it resolves at once
  *   while less than `writableHighWaterMark` bytes are queued, otherwise on
  *   `drain`. The socket keeps a reference to each chunk until it is sent, so
  *   callers must not mutate a chunk after writing it. `close()` half-closes
@@ -67,81 +72,59 @@ function streamError(error: unknown, address: string): MsError {
  *   errno code (e.g. `ECONNRESET`) as `code` and the Node error as `cause`.
  */
 export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): Connection {
-  const { remoteAddress, direction } = options
-  const readableHwm = options.readableHighWaterMark ?? 256 * 1024
+  return connectionFromChannel(socketChannel(socket, options), {
+    remoteAddress: options.remoteAddress,
+    direction: options.direction,
+    readableHighWaterMark: options.readableHighWaterMark,
+  })
+}
+
+/**
+ * A `ByteChannel` over a connected Node socket (created with
+ * `allowHalfOpen: true`). Options as for `fromNodeSocket`; only
+ * `remoteAddress` (for errors), `halfClose`, `idleTimeout` and
+ * `writableHighWaterMark` apply.
+ */
+export function socketChannel(socket: Socket, options: Omit<FromNodeSocketOptions, 'direction' | 'readableHighWaterMark'>): ByteChannel {
+  const { remoteAddress } = options
   const writableHwm = options.writableHighWaterMark ?? 1024 * 1024
 
   let resolveClosed!: () => void
   const closed = new Promise<void>((resolve) => (resolveClosed = resolve))
   let isClosed = socket.destroyed && socket.closed
-  if (isClosed) resolveClosed()
 
-  // Set once the socket failed or was torn down; later operations fail with it.
+  let sink: ChannelSinkLike | undefined
+  // Set once the socket failed or was torn down: nothing is delivered after it.
+  let failed = false
+  let readOpen = true
+  let writeOpen = true
+  // A write returned false and its drain has not come yet.
+  let waitingForDrain = false
+
+  // What the sink is told when the socket fails before `start`.
   let failure: MsError | undefined
-  let readableDone = false
-  let writableDone = false
-  let readController!: ReadableStreamDefaultController<Uint8Array>
-  let writeController!: WritableStreamDefaultController
-  // While the socket flows, `pull` returns a promise that stays pending
-  // until we pause; the stream does not call `pull` again meanwhile, which
-  // saves a call and a promise per chunk. Resolved on pause and teardown.
-  let pullWaiter: (() => void) | undefined
-  const releasePull = () => {
-    const waiter = pullWaiter
-    pullWaiter = undefined
-    waiter?.()
+  const fail = (error: MsError | (() => MsError)) => {
+    if (failed) return
+    failed = true
+    // The common case, a socket closing after both directions ended
+    // cleanly, builds no error (and no stack trace) at all.
+    if (!readOpen && !writeOpen && !waitingForDrain) return
+    readOpen = writeOpen = waitingForDrain = false
+    failure = resolveChannelError(error)
+    sink?.error(failure)
   }
-  // The write waiting for `drain`, if any.
-  let drainWaiter: { resolve: () => void; reject: (error: unknown) => void } | undefined
-
   const onData = (chunk: Buffer) => {
-    if (readableDone) return
-    readController.enqueue(chunk)
-    if ((readController.desiredSize ?? 0) <= 0) {
-      socket.pause()
-      releasePull()
-    }
+    if (readOpen) sink!.data(chunk)
   }
   const onEnd = () => {
-    if (readableDone) return
-    readableDone = true
-    releasePull()
-    try {
-      readController.close()
-    } catch {
-      // already closed or errored
-    }
+    if (!readOpen) return
+    readOpen = false
+    sink!.end()
   }
   const onDrain = () => {
-    const waiter = drainWaiter
-    drainWaiter = undefined
-    waiter?.resolve()
-  }
-  // Takes a thunk so that the common case, a socket closing after both
-  // directions ended cleanly, builds no error (and no stack trace) at all.
-  const fail = (error: MsError | (() => MsError)) => {
-    releasePull()
-    if (readableDone && writableDone && !drainWaiter) return
-    failure ??= typeof error === 'function' ? error() : error
-    if (!readableDone) {
-      readableDone = true
-      try {
-        readController.error(failure)
-      } catch {
-        // already closed or errored
-      }
-    }
-    if (!writableDone) {
-      writableDone = true
-      try {
-        writeController.error(failure)
-      } catch {
-        // already closed or errored
-      }
-    }
-    const waiter = drainWaiter
-    drainWaiter = undefined
-    waiter?.reject(failure)
+    if (!waitingForDrain) return
+    waitingForDrain = false
+    sink!.drain()
   }
   const onError = (error: Error) => fail(streamError(error, remoteAddress))
   const onClose = () => {
@@ -157,91 +140,18 @@ export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): 
     resolveClosed()
   }
 
-  const readable = new ReadableStream<Uint8Array>(
-    {
-      start(controller) {
-        readController = controller
-      },
-      pull() {
-        if (readableDone) return
-        if (socket.isPaused()) {
-          socket.resume()
-          return
-        }
-        return new Promise<void>((resolve) => (pullWaiter = resolve))
-      },
-      cancel() {
-        readableDone = true
-        releasePull()
-        socket.off('data', onData)
-        // Node cannot shut down only the read side of a socket. Once both
-        // directions are done nothing remains, so release it; otherwise keep
-        // draining (and dropping) incoming bytes so the peer is not stalled.
-        if (writableDone) socket.destroy()
-        else socket.resume()
-      },
-    },
-    { highWaterMark: readableHwm, size: (chunk) => chunk.byteLength },
-  )
-
-  const writable = new WritableStream<Uint8Array>(
-    {
-      start(controller) {
-        writeController = controller
-      },
-      write(chunk) {
-        if (failure) throw failure
-        if (!(chunk instanceof Uint8Array)) throw new TypeError('write Uint8Array chunks only')
-        if (chunk.byteLength === 0) return
-        if (socket.write(chunk) || socket.writableLength < writableHwm) return
-        // abort() waits for the write in flight: a peer that never reads
-        // must not make it wait forever, so the abort cuts the wait short.
-        const signal = writeController.signal as AbortSignal | undefined
-        return new Promise<void>((resolve, reject) => {
-          const onAbort = () => {
-            socket.destroy()
-            reject(signal!.reason)
-          }
-          signal?.addEventListener('abort', onAbort, { once: true })
-          drainWaiter = {
-            resolve: () => {
-              signal?.removeEventListener('abort', onAbort)
-              resolve()
-            },
-            reject: (error: unknown) => {
-              signal?.removeEventListener('abort', onAbort)
-              reject(error)
-            },
-          }
-        })
-      },
-      close() {
-        if (failure) throw failure
-        return new Promise<void>((resolve, reject) => {
-          socket.end((error?: Error | null) => {
-            writableDone = true
-            if (failure || error) reject(failure ?? streamError(error, remoteAddress))
-            else resolve()
-            if (readableDone && !socket.destroyed && socket.readableEnded) socket.destroy()
-          })
-        })
-      },
-      abort() {
-        writableDone = true
-        socket.destroy()
-      },
-    },
-    // The socket does the buffering (see writableHighWaterMark). The
-    // stream's queue is byte-counted and larger than a typical chunk so that
-    // `writer.ready` stays resolved while the socket keeps up, rather than
-    // flipping to a fresh pending promise after every write.
-    // Non-Uint8Array chunks count as 0 here and are refused by write().
-    { highWaterMark: 256 * 1024, size: (chunk) => (chunk as Uint8Array | undefined)?.byteLength ?? 0 },
-  )
-
   if (isClosed) {
+    resolveClosed()
     fail(new StreamError('connection closed', { address: remoteAddress }))
   } else {
+    // Bytes wait in the socket until `start` (a socket that was flowing, say
+    // after a SOCKS exchange, would otherwise drop them on the floor).
+    socket.pause()
+    // Errors and the close are watched from the start, so that a socket
+    // failing before anyone took its streams or channel neither crashes the
+    // process (an unhandled 'error') nor goes unreported.
+    socket.on('error', onError)
+    socket.on('close', onClose)
     const idle = options.idleTimeout
     if (idle !== undefined && idle > 0) {
       socket.setTimeout(idle, () => {
@@ -249,24 +159,64 @@ export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): 
         socket.destroy()
       })
     }
-    socket.on('data', onData)
-    socket.on('end', onEnd)
-    socket.on('drain', onDrain)
-    socket.on('error', onError)
-    socket.on('close', onClose)
   }
 
-  let closing: Promise<void> | undefined
-  const close = (reason?: unknown): Promise<void> => {
-    closing ??= (() => {
-      if (!isClosed) {
-        fail(() => new StreamError('connection closed locally', { address: remoteAddress, cause: reason }))
-        socket.destroy()
+  return {
+    closed,
+    halfClose: options.halfClose !== false,
+    start(target) {
+      if (sink) throw new Error('channel already started')
+      sink = target
+      if (failed) {
+        if (failure) sink.error(failure)
+        return
       }
-      return closed
-    })()
-    return closing
+      // Until now the socket buffered what arrived (paused).
+      socket.on('data', onData)
+      socket.on('end', onEnd)
+      socket.on('drain', onDrain)
+      socket.resume()
+    },
+    pause() {
+      socket.pause()
+    },
+    resume() {
+      socket.resume()
+    },
+    write(chunk) {
+      if (!writeOpen || failed) return true
+      if (socket.write(chunk) || socket.writableLength < writableHwm) return true
+      waitingForDrain = true
+      return false
+    },
+    end() {
+      if (failed) return Promise.reject(new StreamError('connection closed', { address: remoteAddress }))
+      return new Promise<void>((resolve, reject) => {
+        socket.end((error?: Error | null) => {
+          writeOpen = false
+          if (error) reject(streamError(error, remoteAddress))
+          else resolve()
+          if (!readOpen && !socket.destroyed && socket.readableEnded) socket.destroy()
+        })
+      })
+    },
+    stopReading() {
+      if (!readOpen) return
+      readOpen = false
+      socket.off('data', onData)
+      // Node cannot shut down only the read side of a socket. Once both
+      // directions are done nothing remains, so release it; otherwise keep
+      // draining (and dropping) incoming bytes so the peer is not stalled.
+      if (!writeOpen) socket.destroy()
+      else socket.resume()
+    },
+    destroy(error) {
+      if (isClosed) return
+      if (error) fail(error)
+      else failed = true
+      socket.destroy()
+    },
   }
-
-  return { readable, writable, remoteAddress, direction, info: {}, close, closed, ...(options.halfClose === false ? { halfClose: false } : {}) }
 }
+
+type ChannelSinkLike = Parameters<ByteChannel['start']>[0]

@@ -1,0 +1,276 @@
+import { MsError, StreamError, type ByteChannel, type ChannelSink } from '@ms/core'
+import { BoxEncoder, type BoxDecoder } from './boxstream.js'
+import { ciphertextSlab } from './streams.js'
+
+/**
+ * The handshake and box-stream over a `ByteChannel` (the fast path used when
+ * the inner connection offers one, e.g. `net`): no WHATWG streams, no
+ * readers or writers, one pair of streams built on top at the end.
+ * `streams.ts` is the same over WHATWG streams; both must behave alike, and
+ * the compliance and hostile-input suites run over both (`net~shs` and
+ * `memory~shs`/`ws~shs`).
+ */
+
+/** While handshaking, at most this much unread data is buffered before the channel is paused. */
+const HANDSHAKE_BUFFER = 64 * 1024
+
+/**
+ * Reads exact byte counts from a channel during the handshake, then hands
+ * the channel (and whatever arrived after the last handshake message) over
+ * to the box-stream layer.
+ */
+export class HandshakeReader {
+  readonly #channel: ByteChannel
+  readonly #address: string
+  #chunks: Uint8Array[] = []
+  #buffered = 0
+  #paused = false
+  #waiter: { n: number; resolve: (bytes: Uint8Array) => void; reject: (error: unknown) => void } | undefined
+  // Set once reading cannot go on (end, failure or abort); later reads reject with it.
+  #failure: unknown
+  // After handOver, events go here.
+  #next: ChannelSink | undefined
+  // What the channel reported before the handover, replayed to the new sink.
+  #ended = false
+  #error: MsError | undefined
+  #readError: MsError | undefined
+
+  constructor(channel: ByteChannel, address: string) {
+    this.#channel = channel
+    this.#address = address
+    // One sink for the channel's whole life: it forwards once handed over.
+    channel.start({
+      data: (chunk) => (this.#next ? this.#next.data(chunk) : this.#push(chunk)),
+      end: () => {
+        if (this.#next) return this.#next.end()
+        this.#ended = true
+        this.#stop(new StreamError(`stream ended after ${this.#buffered} bytes of the handshake`, { address }))
+      },
+      drain: () => this.#next?.drain(),
+      error: (error) => {
+        if (this.#next) return this.#next.error(error)
+        this.#error = error
+        this.#stop(error)
+      },
+      readError: (error) => {
+        if (this.#next) return this.#next.readError(error)
+        this.#readError = error
+        this.#stop(error)
+      },
+    })
+  }
+
+  #push(chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) return
+    this.#chunks.push(chunk)
+    this.#buffered += chunk.byteLength
+    if (this.#buffered >= HANDSHAKE_BUFFER && !this.#paused) {
+      this.#paused = true
+      this.#channel.pause()
+    }
+    this.#settle()
+  }
+
+  #stop(error: unknown): void {
+    this.#failure ??= error
+    const waiter = this.#waiter
+    this.#waiter = undefined
+    waiter?.reject(this.#failure)
+  }
+
+  /** Rejects the pending read (and all later ones) with `reason`: the handshake's timeout or abort. */
+  abort(reason: unknown): void {
+    this.#stop(reason)
+  }
+
+  #settle(): void {
+    const waiter = this.#waiter
+    if (!waiter || this.#buffered < waiter.n) return
+    this.#waiter = undefined
+    waiter.resolve(this.#take(waiter.n))
+  }
+
+  #take(n: number): Uint8Array {
+    const out = new Uint8Array(n)
+    let offset = 0
+    while (offset < n) {
+      const head = this.#chunks[0]!
+      const take = Math.min(head.byteLength, n - offset)
+      out.set(head.subarray(0, take), offset)
+      offset += take
+      if (take === head.byteLength) this.#chunks.shift()
+      else this.#chunks[0] = head.subarray(take)
+    }
+    this.#buffered -= n
+    return out
+  }
+
+  /** Resolves to exactly `n` bytes; rejects with `StreamError` if the channel ends first. */
+  readExactly(n: number): Promise<Uint8Array> {
+    if (this.#waiter) return Promise.reject(new Error('one read at a time'))
+    if (this.#buffered >= n) return Promise.resolve(this.#take(n))
+    if (this.#failure !== undefined) return Promise.reject(this.#failure)
+    if (this.#paused) {
+      this.#paused = false
+      this.#channel.resume()
+    }
+    return new Promise((resolve, reject) => {
+      this.#waiter = { n, resolve, reject }
+    })
+  }
+
+  /**
+   * From now on the channel's events go to `sink`. The bytes that arrived
+   * after the handshake are delivered to it first, then an end or failure
+   * that came meanwhile.
+   */
+  handOver(sink: ChannelSink): void {
+    const rest = this.#chunks
+    this.#chunks = []
+    this.#buffered = 0
+    this.#next = sink
+    if (this.#paused) {
+      this.#paused = false
+      this.#channel.resume()
+    }
+    for (const chunk of rest) sink.data(chunk)
+    if (this.#error) sink.error(this.#error)
+    else if (this.#readError) sink.readError(this.#readError)
+    else if (this.#ended) sink.end()
+  }
+
+  get address(): string {
+    return this.#address
+  }
+}
+
+export interface BoxChannelOptions {
+  inner: ByteChannel
+  reader: HandshakeReader
+  decoder: BoxDecoder
+  encoder: BoxEncoder
+  address: string
+  /** Called once the peer will send nothing more (goodbye, end, failure, or our stopReading). */
+  onPeerDone?: () => void
+}
+
+/**
+ * Box-stream as a `ByteChannel` over the inner channel: decrypts each chunk
+ * as it arrives (plaintext is delivered only after its MAC verified) and
+ * encrypts each write into one ciphertext chunk. `end()` sends the goodbye
+ * and half-closes the inner channel; over a channel without half-close
+ * (Tor) it closes the inner one only once the peer said goodbye too, since
+ * closing it earlier would cut off the peer's reply.
+ *
+ * A corrupt frame, or an end without the goodbye, fails only the reading
+ * side (`readError`), and the inner channel stops reading, as the streams
+ * path does: the writing side stays usable until closed.
+ */
+export function boxChannel(options: BoxChannelOptions): ByteChannel {
+  const { inner, reader, decoder, encoder, address } = options
+  const take = ciphertextSlab(encoder.allocUninitialized)
+  let sink: ChannelSink | undefined
+  // Reading: open until the goodbye, a bad frame, the inner end or stopReading.
+  let reading = true
+  let writingEnded = false
+  let peerDone = false
+  let resolvePeerDone: (() => void) | undefined
+  const markPeerDone = () => {
+    if (peerDone) return
+    peerDone = true
+    options.onPeerDone?.()
+    resolvePeerDone?.()
+  }
+
+  const onData = (chunk: Uint8Array) => {
+    if (!reading) return // draining after the goodbye
+    try {
+      decoder.pushOwned(chunk, (plain) => sink!.data(plain))
+    } catch (error) {
+      reading = false
+      markPeerDone()
+      inner.stopReading()
+      sink!.readError(error instanceof MsError ? error : new StreamError('shs: box-stream failed', { address, cause: error }))
+      return
+    }
+    if (decoder.ended) {
+      reading = false
+      markPeerDone()
+      // Keep the inner channel flowing so that it sees the peer's end and
+      // can be released; never stop it, that could tear down our writes.
+      inner.resume()
+      sink!.end()
+    }
+  }
+
+  return {
+    closed: inner.closed,
+    halfClose: true,
+    start(target) {
+      if (sink) throw new Error('channel already started')
+      sink = target
+      reader.handOver({
+        data: onData,
+        end() {
+          if (!reading) return
+          reading = false
+          markPeerDone()
+          sink!.readError(new StreamError('shs: the connection ended without a goodbye (truncated stream)', { address }))
+        },
+        drain: () => sink!.drain(),
+        error(error) {
+          reading = false
+          markPeerDone()
+          sink!.error(error)
+        },
+        readError(error) {
+          if (!reading) return
+          reading = false
+          markPeerDone()
+          sink!.readError(error)
+        },
+      })
+    },
+    pause() {
+      if (reading) inner.pause()
+    },
+    resume() {
+      inner.resume()
+    },
+    write(chunk) {
+      if (writingEnded) return true
+      let ok = true
+      // Large writes become one ciphertext chunk per 64 frames.
+      for (let offset = 0; offset < chunk.length; offset += BATCH) {
+        const part = chunk.subarray(offset, offset + BATCH)
+        const boxed = take(BoxEncoder.encodedLength(part.length))
+        encoder.encodeInto(boxed, part)
+        ok = inner.write(boxed)
+      }
+      return ok
+    },
+    end() {
+      if (writingEnded) return Promise.resolve()
+      writingEnded = true
+      inner.write(encoder.goodbye())
+      if (!inner.halfClose && !peerDone) {
+        // The goodbye told the peer we are done; the inner end waits for its goodbye.
+        void new Promise<void>((resolve) => (resolvePeerDone = resolve)).then(() => inner.end()).catch(() => {})
+        return Promise.resolve()
+      }
+      return inner.end()
+    },
+    stopReading() {
+      if (!reading) return
+      reading = false
+      markPeerDone()
+      inner.stopReading()
+    },
+    destroy(error) {
+      inner.destroy(error)
+    },
+  }
+}
+
+/** Plaintext per inner write. */
+const BATCH = 64 * 4096
