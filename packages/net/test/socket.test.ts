@@ -168,3 +168,72 @@ describe('fromNodeSocket', () => {
 
 // Throughput against a raw socket is a benchmark figure (`pnpm bench --only net-bulk`),
 // not a test: timed assertions flake on shared machines.
+
+describe('fromNodeSocket: streams built on first use, or the channel taken instead', () => {
+  it('keeps bytes that arrived before the streams existed, even from a socket that was flowing', async () => {
+    let resolvePeer!: (s: Socket) => void
+    const accepted = new Promise<Socket>((resolve) => (resolvePeer = resolve))
+    const server = await listenRaw('127.0.0.1', resolvePeer)
+    const { port } = server.address() as { port: number }
+    const socket = createConnection({ host: '127.0.0.1', port, allowHalfOpen: true })
+    // A protocol exchange read the socket first (as the SOCKS client does), then let go.
+    const first = new Promise<Buffer>((resolve) => socket.once('data', resolve))
+    const peer = await accepted
+    peer.write('hello')
+    expect((await first).toString()).toBe('hello')
+    const conn = fromNodeSocket(socket, { remoteAddress: `net:127.0.0.1:${port}`, direction: 'outbound' })
+    cleanup.push(async () => {
+      peer.destroy()
+      await conn.close()
+      await closeServer(server)
+    })
+    peer.end('after the handover')
+    await sleep(100)
+    expect(Buffer.from(await readAll(conn.readable)).toString()).toBe('after the handover')
+  })
+
+  it('hands its channel over once; then the streams are gone, and taking after using the streams fails', async () => {
+    const { conn, peer } = await pair()
+    const channel = conn.takeChannel?.()
+    expect(channel).toBeDefined()
+    expect(conn.takeChannel?.()).toBeUndefined()
+    expect(() => conn.readable).toThrow(TypeError)
+    expect(() => conn.writable).toThrow(TypeError)
+    const got: Buffer[] = []
+    const ended = new Promise<void>((resolve) => {
+      channel!.start({
+        data: (chunk) => void got.push(Buffer.from(chunk)),
+        end: resolve,
+        drain: () => {},
+        error: (error) => {
+          throw error
+        },
+        readError: (error) => {
+          throw error
+        },
+      })
+    })
+    const fromPeer = new Promise<string>((resolve) => {
+      let text = ''
+      peer.on('data', (d: Buffer) => (text += d.toString()))
+      peer.on('end', () => resolve(text))
+    })
+    expect(channel!.write(new TextEncoder().encode('over the channel'))).toBe(true)
+    await channel!.end()
+    expect(await fromPeer).toBe('over the channel')
+    peer.end('back')
+    await ended
+    expect(Buffer.concat(got).toString()).toBe('back')
+    await conn.closed
+
+    const other = await pair()
+    void other.conn.readable
+    expect(other.conn.takeChannel?.()).toBeUndefined()
+  })
+
+  it('close() releases a socket whose streams were never built, without an error to anyone', async () => {
+    const { conn, socket } = await pair()
+    await conn.close()
+    expect(socket.destroyed).toBe(true)
+  })
+})

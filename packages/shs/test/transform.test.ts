@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { AbortError, HandshakeError, StreamError, TimeoutError, memoryPair, toBase64, type Connection } from '@ms/core'
+import { AbortError, HandshakeError, StreamError, TimeoutError, toBase64, type Connection } from '@ms/core'
 import { backends } from './backends.js'
 import { byteDiff } from './bytes.js'
+import { links } from './links.js'
 
 const concat = (parts: Uint8Array[]) => {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
@@ -25,9 +26,14 @@ async function settle<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: 
 }
 
 // Every pairing of backends: the two must interoperate byte for byte.
-const pairs = backends.flatMap((c) => backends.map((s) => ({ name: `${c.name} client, ${s.name} server`, client: c.mod, server: s.mod })))
+// Over both kinds of inner connection (links.ts): WHATWG streams and a ByteChannel.
+const pairs = backends.flatMap((c) =>
+  backends.flatMap((s) =>
+    links.map((link) => ({ name: `${c.name} client, ${s.name} server, over ${link.name}`, client: c.mod, server: s.mod, link: link.pair })),
+  ),
+)
 
-describe.each(pairs)('shs transform ($name)', ({ client: C, server: S }) => {
+describe.each(pairs)('shs transform ($name)', ({ client: C, server: S, link }) => {
   const appKey = C.shsCrypto.randomBytes(32)
   const serverKeys = S.shsCrypto.signKeypairFromSeed(S.shsCrypto.randomBytes(32))
   const clientKeys = C.shsCrypto.signKeypairFromSeed(C.shsCrypto.randomBytes(32))
@@ -35,7 +41,7 @@ describe.each(pairs)('shs transform ($name)', ({ client: C, server: S }) => {
   async function connect(opts: { serverOptions?: object; clientOptions?: object; dial?: object } = {}) {
     const server = S.shs({ keys: serverKeys, appKey, ...opts.serverOptions })
     const client = C.shs({ keys: clientKeys, appKey, ...opts.clientOptions })
-    const pair = memoryPair()
+    const pair = await link()
     const dial = { publicKey: serverKeys.publicKey, ...opts.dial }
     const [c, s] = await Promise.all([
       settle(client.upgradeOutbound(pair.client, dial, {})),
@@ -78,7 +84,7 @@ describe.each(pairs)('shs transform ($name)', ({ client: C, server: S }) => {
   it('wrong app key: the client fails once the server closes', async () => {
     const server = S.shs({ keys: serverKeys, appKey })
     const client = C.shs({ keys: clientKeys, appKey: C.shsCrypto.randomBytes(32) })
-    const pair = memoryPair()
+    const pair = await link()
     const serverSide = server.upgradeInbound(pair.server, {}).catch(async (e) => {
       await pair.server.close(e)
       throw e
@@ -92,7 +98,7 @@ describe.each(pairs)('shs transform ($name)', ({ client: C, server: S }) => {
   it('wrong server key: the server fails at msg3 and the client at msg4', async () => {
     const server = S.shs({ keys: serverKeys, appKey })
     const client = C.shs({ keys: clientKeys, appKey })
-    const pair = memoryPair()
+    const pair = await link()
     const other = C.shsCrypto.signKeypairFromSeed(C.shsCrypto.randomBytes(32))
     const serverSide = server.upgradeInbound(pair.server, {}).catch(async (e) => {
       await pair.server.close(e)
@@ -115,7 +121,7 @@ describe.each(pairs)('shs transform ($name)', ({ client: C, server: S }) => {
   ])('authorize that %s rejects the client without msg4', async (_, authorize) => {
     const server = S.shs({ keys: serverKeys, appKey, authorize })
     const client = C.shs({ keys: clientKeys, appKey })
-    const pair = memoryPair()
+    const pair = await link()
     let seen: Uint8Array | undefined
     const serverSide = server.upgradeInbound(pair.server, {}).catch(async (e) => {
       await pair.server.close(e)
@@ -145,8 +151,8 @@ describe.each(pairs)('shs transform ($name)', ({ client: C, server: S }) => {
   it('times out a stalled handshake on both roles', async () => {
     const server = S.shs({ keys: serverKeys, appKey, timeout: 150 })
     const client = C.shs({ keys: clientKeys, appKey, timeout: 150 })
-    const silent1 = memoryPair()
-    const silent2 = memoryPair()
+    const silent1 = await link()
+    const silent2 = await link()
     const [c, s] = await Promise.all([
       settle(client.upgradeOutbound(silent1.client, { publicKey: serverKeys.publicKey }, {})),
       settle(server.upgradeInbound(silent2.server, {})),
@@ -160,7 +166,7 @@ describe.each(pairs)('shs transform ($name)', ({ client: C, server: S }) => {
 
   it('honours an abort signal', async () => {
     const client = C.shs({ keys: clientKeys, appKey })
-    const pair = memoryPair()
+    const pair = await link()
     const controller = new AbortController()
     const p = settle(client.upgradeOutbound(pair.client, { publicKey: serverKeys.publicKey }, { signal: controller.signal }))
     controller.abort()
