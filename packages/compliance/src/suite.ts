@@ -38,6 +38,13 @@ export interface TransportSuiteSetup {
    * Default 32 MiB (kernel socket buffers on loopback can hold several MiB).
    */
   backpressureLimit?: number
+  /**
+   * `true` when the dialled connections offer `takeChannel` (the
+   * `ByteChannel` fast path, see @ms/core): the suite then checks that the
+   * channel carries bytes both ways and replaces the streams. `false`
+   * checks that they do not offer it. Default: not checked.
+   */
+  channel?: boolean
 }
 
 export interface TransformSuiteSetup {
@@ -108,6 +115,37 @@ export function transportSuite(setup: TransportSuiteSetup): void {
       const [, reply] = await Promise.all([writeAll(c.writable, message), readAll(c.readable)])
       expect(new TextDecoder().decode(reply)).toBe('hello, multiserver')
     })
+
+    if (setup.channel === false) {
+      it('offers no channel (takeChannel)', { timeout }, async () => {
+        const address = await serve(echo)
+        const c = await dial(address)
+        expect(c.takeChannel).toBeUndefined()
+      })
+    } else if (setup.channel) {
+      it('hands over its channel once, which carries bytes both ways and replaces the streams', { timeout }, async () => {
+        const address = await serve(echo)
+        const c = await dial(address)
+        const channel = c.takeChannel?.()
+        expect(channel).toBeDefined()
+        expect(c.takeChannel!()).toBeUndefined()
+        expect(() => c.readable).toThrow(TypeError)
+        const parts: Uint8Array[] = []
+        const ended = new Promise<void>((resolve, reject) => {
+          channel!.start({ data: (chunk) => void parts.push(chunk.slice()), end: resolve, drain: () => {}, error: reject, readError: reject })
+        })
+        const message = patternBytes(100_000, 9)
+        channel!.write(message.subarray(0, 1000))
+        channel!.write(message.subarray(1000))
+        await channel!.end()
+        await ended
+        const reply = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+        let offset = 0
+        for (const part of parts) reply.set(part, (offset += part.length) - part.length)
+        expect(firstDifference(reply, message)).toBeNull()
+        await c.close()
+      })
+    }
 
     it(`round-trips ${large / MiB} MiB intact`, { timeout }, async () => {
       const address = await serve(echo)

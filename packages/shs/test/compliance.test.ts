@@ -23,6 +23,8 @@ for (const { name, mod } of backends) {
     name: `net~shs (${name})`,
     server: () => [net({ host: '127.0.0.1' }), mod.shs({ keys: serverKeys, appKey })],
     client: () => [net(), mod.shs({ keys: clientKeys, appKey })],
+    // Over net, shs runs on the socket's channel and offers its own.
+    channel: true,
     ...sizes,
   })
 }

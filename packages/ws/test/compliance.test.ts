@@ -5,6 +5,7 @@ transportSuite({
   name: 'ws (IPv4)',
   server: () => [ws({ host: '127.0.0.1', port: 0 })],
   client: () => [ws()],
+  channel: false,
 })
 
 transportSuite({
