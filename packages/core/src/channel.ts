@@ -100,11 +100,11 @@ const STREAM_QUEUE = 256 * 1024
  */
 export function connectionFromChannel(channel: ByteChannel, options: ChannelConnectionOptions): Connection {
   const { remoteAddress, direction } = options
-  let streams: ReturnType<typeof channelStreams> | undefined
+  let streams: ChannelStreams | undefined
   let taken = false
   const materialize = () => {
     if (taken) throw new TypeError(`${remoteAddress}: this connection's channel was taken by a transform; use the connection it returned`)
-    return (streams ??= channelStreams(channel, remoteAddress, options.readableHighWaterMark ?? STREAM_QUEUE))
+    return (streams ??= new ChannelStreams(channel, remoteAddress, options.readableHighWaterMark ?? STREAM_QUEUE))
   }
   let closing: Promise<void> | undefined
   const connection: Connection = {
@@ -137,172 +137,207 @@ export function connectionFromChannel(channel: ByteChannel, options: ChannelConn
   return connection
 }
 
-/** WHATWG streams over a channel: see `connectionFromChannel`. */
-function channelStreams(
-  channel: ByteChannel,
-  address: string,
-  readableHwm: number,
-): { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array>; inUse(): boolean } {
-  let failure: MsError | undefined
-  let readableDone = false
-  let writableDone = false
-  let readController!: ReadableStreamDefaultController<Uint8Array>
-  let writeController!: WritableStreamDefaultController
+// Shared by every stream: a per-connection `size` closure and strategy
+// object would cost memory on each of thousands of idle connections.
+const byteLength = (chunk: Uint8Array | undefined): number => chunk?.byteLength ?? 0
+const DEFAULT_READ_STRATEGY: QueuingStrategy<Uint8Array> = { highWaterMark: STREAM_QUEUE, size: byteLength }
+// The channel does the buffering (a socket's writableHighWaterMark). The
+// stream's queue is byte-counted and larger than a typical chunk so that
+// `writer.ready` stays resolved while the channel keeps up, rather than
+// flipping to a fresh pending promise after every write. Non-Uint8Array
+// chunks count as 0 here and are refused by write().
+const WRITE_STRATEGY: QueuingStrategy<Uint8Array> = { highWaterMark: STREAM_QUEUE, size: byteLength }
+
+/**
+ * WHATWG streams over a channel (see `connectionFromChannel`), and the
+ * channel's sink. Classes rather than closures: an idle connection holds
+ * one instance of each instead of some twenty closures and their contexts.
+ */
+class ChannelStreams implements ChannelSink {
+  readonly readable: ReadableStream<Uint8Array>
+  readonly writable: WritableStream<Uint8Array>
+  failure: MsError | undefined
+  readableDone = false
+  writableDone = false
+  // We paused the channel because the readable's queue was full.
+  paused = false
+  readController!: ReadableStreamDefaultController<Uint8Array>
+  writeController!: WritableStreamDefaultController
   // While the channel flows, `pull` returns a promise that stays pending
   // until we pause; the stream does not call `pull` again meanwhile, which
   // saves a call and a promise per chunk. Resolved on pause and teardown.
-  let pullWaiter: (() => void) | undefined
-  const releasePull = () => {
-    const waiter = pullWaiter
-    pullWaiter = undefined
+  pullWaiter: (() => void) | undefined
+  // The write waiting for `drain`, if any.
+  drainWaiter: { resolve: () => void; reject: (error: unknown) => void } | undefined
+
+  constructor(
+    readonly channel: ByteChannel,
+    readonly address: string,
+    readableHwm: number,
+  ) {
+    const readStrategy = readableHwm === STREAM_QUEUE ? DEFAULT_READ_STRATEGY : { highWaterMark: readableHwm, size: byteLength }
+    this.readable = new ReadableStream<Uint8Array>(new ChannelSource(this), readStrategy)
+    this.writable = new WritableStream<Uint8Array>(new ChannelWriteSink(this), WRITE_STRATEGY)
+    channel.start(this)
+  }
+
+  inUse(): boolean {
+    return !this.readableDone || !this.writableDone || this.drainWaiter !== undefined
+  }
+
+  releasePull(): void {
+    const waiter = this.pullWaiter
+    this.pullWaiter = undefined
     waiter?.()
   }
-  // The write waiting for `drain`, if any.
-  let drainWaiter: { resolve: () => void; reject: (error: unknown) => void } | undefined
-  const inUse = () => !readableDone || !writableDone || drainWaiter !== undefined
-  // Tearing down the channel from here (abort): the readable, if still
-  // open, learns that the connection is gone.
-  const destroy = () => {
-    writableDone = true
-    channel.destroy(inUse() ? () => new StreamError('connection closed', { address }) : undefined)
+
+  /** Tears the channel down from here (abort): an open readable learns that the connection is gone. */
+  destroy(): void {
+    this.writableDone = true
+    const address = this.address
+    this.channel.destroy(this.inUse() ? () => new StreamError('connection closed', { address }) : undefined)
   }
-  // We paused the channel because the readable's queue was full.
-  let paused = false
 
-  const readable = new ReadableStream<Uint8Array>(
-    {
-      start(controller) {
-        readController = controller
-      },
-      pull() {
-        if (readableDone) return
-        if (paused) {
-          paused = false
-          channel.resume()
-          return
-        }
-        return new Promise<void>((resolve) => (pullWaiter = resolve))
-      },
-      cancel() {
-        readableDone = true
-        releasePull()
-        channel.stopReading()
-      },
-    },
-    { highWaterMark: readableHwm, size: (chunk) => chunk.byteLength },
-  )
+  data(chunk: Uint8Array): void {
+    if (this.readableDone) return
+    const controller = this.readController
+    controller.enqueue(chunk)
+    if ((controller.desiredSize ?? 0) <= 0 && !this.paused) {
+      this.paused = true
+      this.channel.pause()
+      this.releasePull()
+    }
+  }
 
-  const writable = new WritableStream<Uint8Array>(
-    {
-      start(controller) {
-        writeController = controller
-      },
-      write(chunk) {
-        if (failure) throw failure
-        if (!(chunk instanceof Uint8Array)) throw new TypeError('write Uint8Array chunks only')
-        if (chunk.byteLength === 0) return
-        if (channel.write(chunk)) return
-        if (failure) throw failure
-        const signal = writeController.signal as AbortSignal | undefined
-        return new Promise<void>((resolve, reject) => {
-          const onAbort = () => {
-            drainWaiter = undefined
-            destroy()
-            reject(signal!.reason)
-          }
-          signal?.addEventListener('abort', onAbort, { once: true })
-          drainWaiter = {
-            resolve: () => {
-              signal?.removeEventListener('abort', onAbort)
-              resolve()
-            },
-            reject: (error: unknown) => {
-              signal?.removeEventListener('abort', onAbort)
-              reject(error)
-            },
-          }
-        })
-      },
-      async close() {
-        if (failure) throw failure
-        try {
-          await channel.end()
-        } finally {
-          writableDone = true
-        }
-      },
-      abort() {
-        destroy()
-      },
-    },
-    // The channel does the buffering (a socket's writableHighWaterMark). The
-    // stream's queue is byte-counted and larger than a typical chunk so that
-    // `writer.ready` stays resolved while the channel keeps up, rather than
-    // flipping to a fresh pending promise after every write.
-    // Non-Uint8Array chunks count as 0 here and are refused by write().
-    { highWaterMark: STREAM_QUEUE, size: (chunk) => (chunk as Uint8Array | undefined)?.byteLength ?? 0 },
-  )
+  end(): void {
+    if (this.readableDone) return
+    this.readableDone = true
+    this.releasePull()
+    try {
+      this.readController.close()
+    } catch {
+      // already closed or errored
+    }
+  }
 
-  channel.start({
-    data(chunk) {
-      if (readableDone) return
-      readController.enqueue(chunk)
-      if ((readController.desiredSize ?? 0) <= 0 && !paused) {
-        paused = true
-        channel.pause()
-        releasePull()
-      }
-    },
-    end() {
-      if (readableDone) return
-      readableDone = true
-      releasePull()
+  drain(): void {
+    const waiter = this.drainWaiter
+    this.drainWaiter = undefined
+    waiter?.resolve()
+  }
+
+  readError(error: MsError): void {
+    this.releasePull()
+    if (this.readableDone) return
+    this.readableDone = true
+    try {
+      this.readController.error(error)
+    } catch {
+      // already closed or errored
+    }
+  }
+
+  error(error: MsError): void {
+    this.releasePull()
+    const failure = (this.failure ??= error)
+    if (!this.readableDone) {
+      this.readableDone = true
       try {
-        readController.close()
+        this.readController.error(failure)
       } catch {
         // already closed or errored
       }
-    },
-    drain() {
-      const waiter = drainWaiter
-      drainWaiter = undefined
-      waiter?.resolve()
-    },
-    readError(error) {
-      releasePull()
-      if (readableDone) return
-      readableDone = true
+    }
+    if (!this.writableDone) {
+      this.writableDone = true
       try {
-        readController.error(error)
+        this.writeController.error(failure)
       } catch {
         // already closed or errored
       }
-    },
-    error(error) {
-      releasePull()
-      failure ??= error
-      if (!readableDone) {
-        readableDone = true
-        try {
-          readController.error(failure)
-        } catch {
-          // already closed or errored
-        }
+    }
+    const waiter = this.drainWaiter
+    this.drainWaiter = undefined
+    waiter?.reject(failure)
+  }
+}
+
+class ChannelSource implements UnderlyingDefaultSource<Uint8Array> {
+  constructor(private readonly streams: ChannelStreams) {}
+
+  start(controller: ReadableStreamDefaultController<Uint8Array>): void {
+    this.streams.readController = controller
+  }
+
+  pull(): Promise<void> | undefined {
+    const streams = this.streams
+    if (streams.readableDone) return
+    if (streams.paused) {
+      streams.paused = false
+      streams.channel.resume()
+      return
+    }
+    return new Promise<void>((resolve) => (streams.pullWaiter = resolve))
+  }
+
+  cancel(): void {
+    const streams = this.streams
+    streams.readableDone = true
+    streams.releasePull()
+    streams.channel.stopReading()
+  }
+}
+
+class ChannelWriteSink implements UnderlyingSink<Uint8Array> {
+  constructor(private readonly streams: ChannelStreams) {}
+
+  start(controller: WritableStreamDefaultController): void {
+    this.streams.writeController = controller
+  }
+
+  write(chunk: Uint8Array): Promise<void> | undefined {
+    const streams = this.streams
+    if (streams.failure) throw streams.failure
+    if (!(chunk instanceof Uint8Array)) throw new TypeError('write Uint8Array chunks only')
+    if (chunk.byteLength === 0) return
+    if (streams.channel.write(chunk)) return
+    if (streams.failure) throw streams.failure
+    // abort() waits for the write in flight: a peer that never reads must
+    // not make it wait forever, so the abort cuts the wait for drain short.
+    const signal = streams.writeController.signal as AbortSignal | undefined
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        streams.drainWaiter = undefined
+        streams.destroy()
+        reject(signal!.reason)
       }
-      if (!writableDone) {
-        writableDone = true
-        try {
-          writeController.error(failure)
-        } catch {
-          // already closed or errored
-        }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      streams.drainWaiter = {
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort)
+          resolve()
+        },
+        reject: (error: unknown) => {
+          signal?.removeEventListener('abort', onAbort)
+          reject(error)
+        },
       }
-      const waiter = drainWaiter
-      drainWaiter = undefined
-      waiter?.reject(failure)
-    },
-  })
-  return { readable, writable, inUse }
+    })
+  }
+
+  async close(): Promise<void> {
+    const streams = this.streams
+    if (streams.failure) throw streams.failure
+    try {
+      await streams.channel.end()
+    } finally {
+      streams.writableDone = true
+    }
+  }
+
+  abort(): void {
+    this.streams.destroy()
+  }
 }
 
 /** Reports `error` (an MsError or a thunk making one) as an MsError. */

@@ -19,7 +19,7 @@ const HANDSHAKE_BUFFER = 64 * 1024
  * the channel (and whatever arrived after the last handshake message) over
  * to the box-stream layer.
  */
-export class HandshakeReader {
+export class HandshakeReader implements ChannelSink {
   readonly #channel: ByteChannel
   readonly #address: string
   #chunks: Uint8Array[] = []
@@ -39,25 +39,35 @@ export class HandshakeReader {
     this.#channel = channel
     this.#address = address
     // One sink for the channel's whole life: it forwards once handed over.
-    channel.start({
-      data: (chunk) => (this.#next ? this.#next.data(chunk) : this.#push(chunk)),
-      end: () => {
-        if (this.#next) return this.#next.end()
-        this.#ended = true
-        this.#stop(new StreamError(`stream ended after ${this.#buffered} bytes of the handshake`, { address }))
-      },
-      drain: () => this.#next?.drain(),
-      error: (error) => {
-        if (this.#next) return this.#next.error(error)
-        this.#error = error
-        this.#stop(error)
-      },
-      readError: (error) => {
-        if (this.#next) return this.#next.readError(error)
-        this.#readError = error
-        this.#stop(error)
-      },
-    })
+    channel.start(this)
+  }
+
+  // ChannelSink: buffered for readExactly until handOver, then forwarded.
+  data(chunk: Uint8Array): void {
+    if (this.#next) this.#next.data(chunk)
+    else this.#push(chunk)
+  }
+
+  end(): void {
+    if (this.#next) return this.#next.end()
+    this.#ended = true
+    this.#stop(new StreamError(`stream ended after ${this.#buffered} bytes of the handshake`, { address: this.#address }))
+  }
+
+  drain(): void {
+    this.#next?.drain()
+  }
+
+  error(error: MsError): void {
+    if (this.#next) return this.#next.error(error)
+    this.#error = error
+    this.#stop(error)
+  }
+
+  readError(error: MsError): void {
+    if (this.#next) return this.#next.readError(error)
+    this.#readError = error
+    this.#stop(error)
   }
 
   #push(chunk: Uint8Array): void {
@@ -167,110 +177,166 @@ export interface BoxChannelOptions {
  * path does: the writing side stays usable until closed.
  */
 export function boxChannel(options: BoxChannelOptions): ByteChannel {
-  const { inner, reader, decoder, encoder, address } = options
-  const take = ciphertextSlab(encoder.allocUninitialized)
-  let sink: ChannelSink | undefined
-  // Reading: open until the goodbye, a bad frame, the inner end or stopReading.
-  let reading = true
-  let writingEnded = false
-  let peerDone = false
-  let resolvePeerDone: (() => void) | undefined
-  const markPeerDone = () => {
-    if (peerDone) return
-    peerDone = true
-    options.onPeerDone?.()
-    resolvePeerDone?.()
-  }
-
-  const onData = (chunk: Uint8Array) => {
-    if (!reading) return // draining after the goodbye
-    try {
-      decoder.pushOwned(chunk, (plain) => sink!.data(plain))
-    } catch (error) {
-      reading = false
-      markPeerDone()
-      inner.stopReading()
-      sink!.readError(error instanceof MsError ? error : new StreamError('shs: box-stream failed', { address, cause: error }))
-      return
-    }
-    if (decoder.ended) {
-      reading = false
-      markPeerDone()
-      // Keep the inner channel flowing so that it sees the peer's end and
-      // can be released; never stop it, that could tear down our writes.
-      inner.resume()
-      sink!.end()
-    }
-  }
-
-  return {
-    closed: inner.closed,
-    halfClose: true,
-    start(target) {
-      if (sink) throw new Error('channel already started')
-      sink = target
-      reader.handOver({
-        data: onData,
-        end() {
-          if (!reading) return
-          reading = false
-          markPeerDone()
-          sink!.readError(new StreamError('shs: the connection ended without a goodbye (truncated stream)', { address }))
-        },
-        drain: () => sink!.drain(),
-        error(error) {
-          reading = false
-          markPeerDone()
-          sink!.error(error)
-        },
-        readError(error) {
-          if (!reading) return
-          reading = false
-          markPeerDone()
-          sink!.readError(error)
-        },
-      })
-    },
-    pause() {
-      if (reading) inner.pause()
-    },
-    resume() {
-      inner.resume()
-    },
-    write(chunk) {
-      if (writingEnded) return true
-      let ok = true
-      // Large writes become one ciphertext chunk per 64 frames.
-      for (let offset = 0; offset < chunk.length; offset += BATCH) {
-        const part = chunk.subarray(offset, offset + BATCH)
-        const boxed = take(BoxEncoder.encodedLength(part.length))
-        encoder.encodeInto(boxed, part)
-        ok = inner.write(boxed)
-      }
-      return ok
-    },
-    end() {
-      if (writingEnded) return Promise.resolve()
-      writingEnded = true
-      inner.write(encoder.goodbye())
-      if (!inner.halfClose && !peerDone) {
-        // The goodbye told the peer we are done; the inner end waits for its goodbye.
-        void new Promise<void>((resolve) => (resolvePeerDone = resolve)).then(() => inner.end()).catch(() => {})
-        return Promise.resolve()
-      }
-      return inner.end()
-    },
-    stopReading() {
-      if (!reading) return
-      reading = false
-      markPeerDone()
-      inner.stopReading()
-    },
-    destroy(error) {
-      inner.destroy(error)
-    },
-  }
+  return new BoxChannel(options)
 }
 
 /** Plaintext per inner write. */
 const BATCH = 64 * 4096
+
+class BoxChannel implements ByteChannel {
+  readonly closed: Promise<void>
+  readonly halfClose = true
+  readonly #inner: ByteChannel
+  readonly #reader: HandshakeReader
+  readonly #decoder: BoxDecoder
+  readonly #encoder: BoxEncoder
+  readonly #address: string
+  readonly #onPeerDone: (() => void) | undefined
+  readonly #take: (length: number) => Uint8Array
+  #sink: ChannelSink | undefined
+  // Reading: open until the goodbye, a bad frame, the inner end or stopReading.
+  #reading = true
+  #writingEnded = false
+  #peerDone = false
+  // Set by end() over a channel without half-close: closes the inner one once the peer is done.
+  #afterPeerDone: (() => void) | undefined
+  // Made once, not per chunk: where the decoder puts verified plaintext.
+  readonly #emit = (plain: Uint8Array): void => this.#sink!.data(plain)
+
+  constructor(options: BoxChannelOptions) {
+    this.#inner = options.inner
+    this.#reader = options.reader
+    this.#decoder = options.decoder
+    this.#encoder = options.encoder
+    this.#address = options.address
+    this.#onPeerDone = options.onPeerDone
+    this.#take = ciphertextSlab(options.encoder.allocUninitialized)
+    this.closed = options.inner.closed
+  }
+
+  #markPeerDone(): void {
+    if (this.#peerDone) return
+    this.#peerDone = true
+    this.#onPeerDone?.()
+    this.#afterPeerDone?.()
+  }
+
+  /** Ciphertext from the inner channel. */
+  onData(chunk: Uint8Array): void {
+    if (!this.#reading) return // draining after the goodbye
+    const sink = this.#sink!
+    const decoder = this.#decoder
+    try {
+      decoder.pushOwned(chunk, this.#emit)
+    } catch (error) {
+      this.#reading = false
+      this.#markPeerDone()
+      this.#inner.stopReading()
+      sink.readError(error instanceof MsError ? error : new StreamError('shs: box-stream failed', { address: this.#address, cause: error }))
+      return
+    }
+    if (decoder.ended) {
+      this.#reading = false
+      this.#markPeerDone()
+      // Keep the inner channel flowing so that it sees the peer's end and
+      // can be released; never stop it, that could tear down our writes.
+      this.#inner.resume()
+      sink.end()
+    }
+  }
+
+  onInnerEnd(): void {
+    if (!this.#reading) return
+    this.#reading = false
+    this.#markPeerDone()
+    this.#sink!.readError(new StreamError('shs: the connection ended without a goodbye (truncated stream)', { address: this.#address }))
+  }
+
+  onInnerDrain(): void {
+    this.#sink!.drain()
+  }
+
+  onInnerError(error: MsError): void {
+    this.#reading = false
+    this.#markPeerDone()
+    this.#sink!.error(error)
+  }
+
+  onInnerReadError(error: MsError): void {
+    if (!this.#reading) return
+    this.#reading = false
+    this.#markPeerDone()
+    this.#sink!.readError(error)
+  }
+
+  start(sink: ChannelSink): void {
+    if (this.#sink) throw new Error('channel already started')
+    this.#sink = sink
+    this.#reader.handOver(new BoxInnerSink(this))
+  }
+
+  pause(): void {
+    if (this.#reading) this.#inner.pause()
+  }
+
+  resume(): void {
+    this.#inner.resume()
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.#writingEnded) return true
+    let ok = true
+    // Large writes become one ciphertext chunk per 64 frames.
+    for (let offset = 0; offset < chunk.length; offset += BATCH) {
+      const part = chunk.subarray(offset, offset + BATCH)
+      const boxed = this.#take(BoxEncoder.encodedLength(part.length))
+      this.#encoder.encodeInto(boxed, part)
+      ok = this.#inner.write(boxed)
+    }
+    return ok
+  }
+
+  end(): Promise<void> {
+    if (this.#writingEnded) return Promise.resolve()
+    this.#writingEnded = true
+    const inner = this.#inner
+    inner.write(this.#encoder.goodbye())
+    if (!inner.halfClose && !this.#peerDone) {
+      // The goodbye told the peer we are done; the inner end waits for its goodbye.
+      this.#afterPeerDone = () => void inner.end().catch(() => {})
+      return Promise.resolve()
+    }
+    return inner.end()
+  }
+
+  stopReading(): void {
+    if (!this.#reading) return
+    this.#reading = false
+    this.#markPeerDone()
+    this.#inner.stopReading()
+  }
+
+  destroy(error?: MsError | (() => MsError)): void {
+    this.#inner.destroy(error)
+  }
+}
+
+/** The inner channel's events, routed to the box channel (whose own `end` means something else). */
+class BoxInnerSink implements ChannelSink {
+  constructor(private readonly box: BoxChannel) {}
+  data(chunk: Uint8Array): void {
+    this.box.onData(chunk)
+  }
+  end(): void {
+    this.box.onInnerEnd()
+  }
+  drain(): void {
+    this.box.onInnerDrain()
+  }
+  error(error: MsError): void {
+    this.box.onInnerError(error)
+  }
+  readError(error: MsError): void {
+    this.box.onInnerReadError(error)
+  }
+}

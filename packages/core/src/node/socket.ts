@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import { MsError, StreamError, TimeoutError } from '../errors.js'
-import { connectionFromChannel, resolveChannelError, type ByteChannel } from '../channel.js'
+import { connectionFromChannel, resolveChannelError, type ByteChannel, type ChannelSink } from '../channel.js'
 import type { Connection } from '../types.js'
 
 export interface FromNodeSocketOptions {
@@ -86,137 +86,161 @@ export function fromNodeSocket(socket: Socket, options: FromNodeSocketOptions): 
  * `writableHighWaterMark` apply.
  */
 export function socketChannel(socket: Socket, options: Omit<FromNodeSocketOptions, 'direction' | 'readableHighWaterMark'>): ByteChannel {
-  const { remoteAddress } = options
-  const writableHwm = options.writableHighWaterMark ?? 1024 * 1024
+  return new SocketChannel(socket, options)
+}
 
-  let resolveClosed!: () => void
-  const closed = new Promise<void>((resolve) => (resolveClosed = resolve))
-  let isClosed = socket.destroyed && socket.closed
-
-  let sink: ChannelSinkLike | undefined
+/**
+ * A class rather than closures: thousands of idle connections each hold one
+ * instance, plus the five listener functions the socket needs.
+ */
+class SocketChannel implements ByteChannel {
+  readonly closed: Promise<void>
+  readonly halfClose: boolean
+  readonly #socket: Socket
+  readonly #address: string
+  readonly #writableHwm: number
+  #resolveClosed!: () => void
+  #isClosed: boolean
+  #sink: ChannelSink | undefined
   // Set once the socket failed or was torn down: nothing is delivered after it.
-  let failed = false
-  let readOpen = true
-  let writeOpen = true
-  // A write returned false and its drain has not come yet.
-  let waitingForDrain = false
-
+  #failed = false
   // What the sink is told when the socket fails before `start`.
-  let failure: MsError | undefined
-  const fail = (error: MsError | (() => MsError)) => {
-    if (failed) return
-    failed = true
-    // The common case, a socket closing after both directions ended
-    // cleanly, builds no error (and no stack trace) at all.
-    if (!readOpen && !writeOpen && !waitingForDrain) return
-    readOpen = writeOpen = waitingForDrain = false
-    failure = resolveChannelError(error)
-    sink?.error(failure)
+  #failure: MsError | undefined
+  #readOpen = true
+  #writeOpen = true
+  // A write returned false and its drain has not come yet.
+  #waitingForDrain = false
+
+  readonly #onData = (chunk: Buffer): void => {
+    if (this.#readOpen) this.#sink!.data(chunk)
   }
-  const onData = (chunk: Buffer) => {
-    if (readOpen) sink!.data(chunk)
+  readonly #onEnd = (): void => {
+    if (!this.#readOpen) return
+    this.#readOpen = false
+    this.#sink!.end()
   }
-  const onEnd = () => {
-    if (!readOpen) return
-    readOpen = false
-    sink!.end()
+  readonly #onDrain = (): void => {
+    if (!this.#waitingForDrain) return
+    this.#waitingForDrain = false
+    this.#sink!.drain()
   }
-  const onDrain = () => {
-    if (!waitingForDrain) return
-    waitingForDrain = false
-    sink!.drain()
-  }
-  const onError = (error: Error) => fail(streamError(error, remoteAddress))
-  const onClose = () => {
+  readonly #onError = (error: Error): void => this.#fail(streamError(error, this.#address))
+  readonly #onClose = (): void => {
+    const address = this.#address
     // A close without an error while a direction is still open means the
     // socket went away under us (destroyed elsewhere): report it as a reset.
-    fail(() => new StreamError('connection closed', { address: remoteAddress }))
-    isClosed = true
-    socket.off('data', onData)
-    socket.off('end', onEnd)
-    socket.off('drain', onDrain)
-    socket.off('close', onClose)
+    this.#fail(() => new StreamError('connection closed', { address }))
+    this.#isClosed = true
+    const socket = this.#socket
+    socket.off('data', this.#onData)
+    socket.off('end', this.#onEnd)
+    socket.off('drain', this.#onDrain)
+    socket.off('close', this.#onClose)
     // onError stays attached: a late 'error' must not crash the process.
-    resolveClosed()
+    this.#resolveClosed()
   }
 
-  if (isClosed) {
-    resolveClosed()
-    fail(new StreamError('connection closed', { address: remoteAddress }))
-  } else {
+  constructor(socket: Socket, options: Omit<FromNodeSocketOptions, 'direction' | 'readableHighWaterMark'>) {
+    this.#socket = socket
+    this.#address = options.remoteAddress
+    this.#writableHwm = options.writableHighWaterMark ?? 1024 * 1024
+    this.halfClose = options.halfClose !== false
+    this.closed = new Promise<void>((resolve) => (this.#resolveClosed = resolve))
+    this.#isClosed = socket.destroyed && socket.closed
+    if (this.#isClosed) {
+      this.#resolveClosed()
+      this.#fail(new StreamError('connection closed', { address: this.#address }))
+      return
+    }
     // Bytes wait in the socket until `start` (a socket that was flowing, say
     // after a SOCKS exchange, would otherwise drop them on the floor).
     socket.pause()
     // Errors and the close are watched from the start, so that a socket
     // failing before anyone took its streams or channel neither crashes the
     // process (an unhandled 'error') nor goes unreported.
-    socket.on('error', onError)
-    socket.on('close', onClose)
+    socket.on('error', this.#onError)
+    socket.on('close', this.#onClose)
     const idle = options.idleTimeout
     if (idle !== undefined && idle > 0) {
       socket.setTimeout(idle, () => {
-        fail(new TimeoutError(idle, { address: remoteAddress, what: 'idle connection' }))
+        this.#fail(new TimeoutError(idle, { address: this.#address, what: 'idle connection' }))
         socket.destroy()
       })
     }
   }
 
-  return {
-    closed,
-    halfClose: options.halfClose !== false,
-    start(target) {
-      if (sink) throw new Error('channel already started')
-      sink = target
-      if (failed) {
-        if (failure) sink.error(failure)
-        return
-      }
-      // Until now the socket buffered what arrived (paused).
-      socket.on('data', onData)
-      socket.on('end', onEnd)
-      socket.on('drain', onDrain)
-      socket.resume()
-    },
-    pause() {
-      socket.pause()
-    },
-    resume() {
-      socket.resume()
-    },
-    write(chunk) {
-      if (!writeOpen || failed) return true
-      if (socket.write(chunk) || socket.writableLength < writableHwm) return true
-      waitingForDrain = true
-      return false
-    },
-    end() {
-      if (failed) return Promise.reject(new StreamError('connection closed', { address: remoteAddress }))
-      return new Promise<void>((resolve, reject) => {
-        socket.end((error?: Error | null) => {
-          writeOpen = false
-          if (error) reject(streamError(error, remoteAddress))
-          else resolve()
-          if (!readOpen && !socket.destroyed && socket.readableEnded) socket.destroy()
-        })
+  #fail(error: MsError | (() => MsError)): void {
+    if (this.#failed) return
+    this.#failed = true
+    // The common case, a socket closing after both directions ended
+    // cleanly, builds no error (and no stack trace) at all.
+    if (!this.#readOpen && !this.#writeOpen && !this.#waitingForDrain) return
+    this.#readOpen = this.#writeOpen = this.#waitingForDrain = false
+    this.#failure = resolveChannelError(error)
+    this.#sink?.error(this.#failure)
+  }
+
+  start(sink: ChannelSink): void {
+    if (this.#sink) throw new Error('channel already started')
+    this.#sink = sink
+    if (this.#failed) {
+      if (this.#failure) sink.error(this.#failure)
+      return
+    }
+    // Until now the socket buffered what arrived (paused).
+    const socket = this.#socket
+    socket.on('data', this.#onData)
+    socket.on('end', this.#onEnd)
+    socket.on('drain', this.#onDrain)
+    socket.resume()
+  }
+
+  pause(): void {
+    this.#socket.pause()
+  }
+
+  resume(): void {
+    this.#socket.resume()
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (!this.#writeOpen || this.#failed) return true
+    const socket = this.#socket
+    if (socket.write(chunk) || socket.writableLength < this.#writableHwm) return true
+    this.#waitingForDrain = true
+    return false
+  }
+
+  end(): Promise<void> {
+    const address = this.#address
+    if (this.#failed) return Promise.reject(new StreamError('connection closed', { address }))
+    const socket = this.#socket
+    return new Promise<void>((resolve, reject) => {
+      socket.end((error?: Error | null) => {
+        this.#writeOpen = false
+        if (error) reject(streamError(error, address))
+        else resolve()
+        if (!this.#readOpen && !socket.destroyed && socket.readableEnded) socket.destroy()
       })
-    },
-    stopReading() {
-      if (!readOpen) return
-      readOpen = false
-      socket.off('data', onData)
-      // Node cannot shut down only the read side of a socket. Once both
-      // directions are done nothing remains, so release it; otherwise keep
-      // draining (and dropping) incoming bytes so the peer is not stalled.
-      if (!writeOpen) socket.destroy()
-      else socket.resume()
-    },
-    destroy(error) {
-      if (isClosed) return
-      if (error) fail(error)
-      else failed = true
-      socket.destroy()
-    },
+    })
+  }
+
+  stopReading(): void {
+    if (!this.#readOpen) return
+    this.#readOpen = false
+    const socket = this.#socket
+    socket.off('data', this.#onData)
+    // Node cannot shut down only the read side of a socket. Once both
+    // directions are done nothing remains, so release it; otherwise keep
+    // draining (and dropping) incoming bytes so the peer is not stalled.
+    if (!this.#writeOpen) socket.destroy()
+    else socket.resume()
+  }
+
+  destroy(error?: MsError | (() => MsError)): void {
+    if (this.#isClosed) return
+    if (error) this.#fail(error)
+    else this.#failed = true
+    this.#socket.destroy()
   }
 }
-
-type ChannelSinkLike = Parameters<ByteChannel['start']>[0]
