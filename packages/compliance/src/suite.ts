@@ -313,6 +313,38 @@ export function transportSuite(setup: TransportSuiteSetup): void {
       expect(got.byteLength).toBe(accepted_)
     })
 
+    it('aborting a writer blocked by a peer that reads nothing settles', { timeout }, async () => {
+      let resolveServer!: (c: Connection) => void
+      const accepted = new Promise<Connection>((resolve) => (resolveServer = resolve))
+      const address = await serve(resolveServer)
+      const c = await dial(address)
+      const chunk = patternBytes(MiB, 23)
+      const writer = c.writable.getWriter()
+      // Queue writes until one stays pending: the peer reads nothing, so
+      // backpressure must hold a write back sooner or later.
+      let blocked: Promise<void> | undefined
+      for (let written = 0; written <= backpressureLimit * 2; written += MiB) {
+        const write = writer.write(chunk)
+        write.catch(() => {})
+        const done = await Promise.race([write.then(() => true, () => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 250))])
+        if (!done) {
+          blocked = write
+          break
+        }
+      }
+      expect(blocked, 'a write stays pending while the peer reads nothing').toBeDefined()
+      // WHATWG abort waits for the write in flight; the transport must cut
+      // that wait short instead of waiting for a reader that never comes.
+      const aborting = writer.abort(new Error('the application gave up')).then(
+        () => 'resolved',
+        () => 'rejected',
+      )
+      expect(await withTimeout(aborting, 10_000, 'writer.abort() did not settle while a write was blocked')).toMatch(/resolved|rejected/)
+      await withTimeout(blocked!.then(() => 'resolved', () => 'rejected'), 10_000, 'the blocked write never settled after abort()')
+      await c.close()
+      await (await accepted).close()
+    })
+
     it('gives typed errors for bad addresses', { timeout }, async () => {
       await expect(client.connect('')).rejects.toBeInstanceOf(AddressError)
       await expect(client.connect('net:host.com:8008~')).rejects.toBeInstanceOf(AddressError)

@@ -43,20 +43,70 @@ function pipe(highWaterMark: number) {
     { highWaterMark, size },
     { highWaterMark, size },
   )
+  const reset = (reason: unknown) => {
+    try {
+      controller.error(reason)
+    } catch {
+      // already closed or errored
+    }
+    ended()
+  }
   return {
     readable: stream.readable,
-    writable: stream.writable,
+    writable: abortable(stream.writable, reset, { highWaterMark, size }),
     done,
     /** Errors both ends regardless of locks: a reset. */
-    reset(reason: unknown) {
-      try {
-        controller.error(reason)
-      } catch {
-        // already closed or errored
-      }
-      ended()
-    },
+    reset,
   }
+}
+
+/**
+ * The TransformStream's writable, wrapped so that `abort()` settles even
+ * while a write waits for a reader that never comes: WHATWG abort waits for
+ * the write in flight, and a TransformStream's write waits for its readable
+ * to be read, so on its own an abort would hang. Aborting resets the pipe
+ * (the reader gets a StreamError), which releases the waiting write.
+ */
+function abortable(inner: WritableStream<Uint8Array>, reset: (reason: unknown) => void, strategy: QueuingStrategy<Uint8Array>): WritableStream<Uint8Array> {
+  const writer = inner.getWriter()
+  let signal: AbortSignal | undefined
+  const abortedBy = (reason: unknown) => new StreamError('the writer aborted the connection', { cause: reason })
+  return new WritableStream<Uint8Array>(
+    {
+      start(controller) {
+        signal = controller.signal as AbortSignal | undefined
+      },
+      write(chunk) {
+        const write = writer.write(chunk)
+        if (!signal) return write
+        const abortSignal = signal
+        return new Promise<void>((resolve, reject) => {
+          const onAbort = () => {
+            reset(abortedBy(abortSignal.reason))
+            reject(abortSignal.reason)
+          }
+          abortSignal.addEventListener('abort', onAbort, { once: true })
+          write.then(
+            () => {
+              abortSignal.removeEventListener('abort', onAbort)
+              resolve()
+            },
+            (error: unknown) => {
+              abortSignal.removeEventListener('abort', onAbort)
+              reject(error)
+            },
+          )
+        })
+      },
+      close: () => writer.close(),
+      abort(reason) {
+        reset(abortedBy(reason))
+      },
+    },
+    // Byte-counted like the pipe, so that `ready` stays resolved while the
+    // pipe keeps up instead of flipping after every write.
+    strategy,
+  )
 }
 
 function endpoint(
