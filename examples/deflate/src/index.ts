@@ -7,6 +7,7 @@ import {
   StreamError,
   appendSegment,
   throwIfAborted,
+  writeOrAbort,
   type CanonicalScope,
   type Connection,
   type Segment,
@@ -120,9 +121,10 @@ function wrap(connection: Connection, level: number, maxInflate: number): Connec
   const reader = connection.readable.getReader()
 
   const writable = new WritableStream<Uint8Array>({
-    async write(chunk) {
+    async write(chunk, controller) {
       const compressed = await deflater.push(chunk)
-      if (compressed.byteLength > 0) await writer.write(compressed)
+      // A peer that reads nothing must not hold up an abort (see writeOrAbort).
+      if (compressed.byteLength > 0) await writeOrAbort(writer.write(compressed), controller, (reason) => void connection.close(reason))
     },
     async close() {
       const tail = await deflater.end()

@@ -1,7 +1,7 @@
 // A complete third-party transform in the smallest space: it rotates letters
 // by 13 in both directions (a toy, not security). It depends only on
 // @ms/core's public contract. A real one: examples/deflate.
-import { appendSegment, throwIfAborted, type Connection, type Segment, type Transform, type UpgradeOptions } from '@ms/core'
+import { appendSegment, throwIfAborted, writeOrAbort, type Connection, type Segment, type Transform, type UpgradeOptions } from '@ms/core'
 
 const rotate = (bytes: Uint8Array) =>
   bytes.map((b) => (b >= 65 && b <= 90 ? ((b - 52) % 26) + 65 : b >= 97 && b <= 122 ? ((b - 84) % 26) + 97 : b))
@@ -10,12 +10,15 @@ export function rot13(): Transform<Record<string, never>> {
   // Resolves to a new Connection; the caller closes the inner one if we throw.
   async function upgrade(inner: Connection, { signal }: UpgradeOptions = {}): Promise<Connection> {
     throwIfAborted(signal, inner.remoteAddress)
-    const encode = () => new TransformStream<Uint8Array, Uint8Array>({ transform: (chunk, c) => c.enqueue(rotate(chunk)) })
-    const outgoing = encode()
-    void outgoing.readable.pipeTo(inner.writable).catch(() => {}) // errors surface on our writable
+    const writer = inner.writable.getWriter()
     return {
-      readable: inner.readable.pipeThrough(encode()),
-      writable: outgoing.writable,
+      readable: inner.readable.pipeThrough(new TransformStream({ transform: (chunk, c) => c.enqueue(rotate(chunk)) })),
+      writable: new WritableStream({
+        // writeOrAbort: an abort must not wait for a peer that never reads.
+        write: (chunk, c) => writeOrAbort(writer.write(rotate(chunk)), c, (reason) => void inner.close(reason)),
+        close: () => writer.close(),
+        abort: (reason) => inner.close(reason),
+      }),
       remoteAddress: appendSegment(inner.remoteAddress, { name: 'rot13', data: [] }),
       direction: inner.direction,
       info: inner.info,

@@ -1,6 +1,6 @@
 import type { Segment } from './address.js'
 import { DialError, ListenError, StreamError } from './errors.js'
-import { raceSignal, throwIfAborted } from './signal.js'
+import { raceSignal, throwIfAborted, writeOrAbort } from './signal.js'
 import type { CanonicalScope, Connection, Transport, TransportListener } from './types.js'
 
 /**
@@ -69,35 +69,10 @@ function pipe(highWaterMark: number) {
  */
 function abortable(inner: WritableStream<Uint8Array>, reset: (reason: unknown) => void, strategy: QueuingStrategy<Uint8Array>): WritableStream<Uint8Array> {
   const writer = inner.getWriter()
-  let signal: AbortSignal | undefined
   const abortedBy = (reason: unknown) => new StreamError('the writer aborted the connection', { cause: reason })
   return new WritableStream<Uint8Array>(
     {
-      start(controller) {
-        signal = controller.signal as AbortSignal | undefined
-      },
-      write(chunk) {
-        const write = writer.write(chunk)
-        if (!signal) return write
-        const abortSignal = signal
-        return new Promise<void>((resolve, reject) => {
-          const onAbort = () => {
-            reset(abortedBy(abortSignal.reason))
-            reject(abortSignal.reason)
-          }
-          abortSignal.addEventListener('abort', onAbort, { once: true })
-          write.then(
-            () => {
-              abortSignal.removeEventListener('abort', onAbort)
-              resolve()
-            },
-            (error: unknown) => {
-              abortSignal.removeEventListener('abort', onAbort)
-              reject(error)
-            },
-          )
-        })
-      },
+      write: (chunk, controller) => writeOrAbort(writer.write(chunk), controller, (reason) => reset(abortedBy(reason))),
       close: () => writer.close(),
       abort(reason) {
         reset(abortedBy(reason))

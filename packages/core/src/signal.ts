@@ -107,3 +107,41 @@ export function anySignal(signals: readonly AbortSignal[]): AbortSignal {
   if (!controller.signal.aborted) for (const s of signals) s.addEventListener('abort', onAbort, { once: true })
   return controller.signal
 }
+
+/**
+ * For a transform's `WritableStream` sink: settles like `write` (typically
+ * the inner writer's write), or, as soon as the stream is aborted, calls
+ * `onAbort` (close the inner connection, say) and rejects with the reason.
+ * WHATWG `abort()` waits for the write in flight, and that write may wait
+ * for a peer that never reads: without this, `writer.abort()` would hang.
+ *
+ * ```ts
+ * write: (chunk, controller) => writeOrAbort(inner.write(encode(chunk)), controller, (r) => void connection.close(r)),
+ * ```
+ */
+export function writeOrAbort(
+  write: Promise<void>,
+  controller: WritableStreamDefaultController,
+  onAbort: (reason: unknown) => void,
+): Promise<void> {
+  const signal = controller.signal as AbortSignal | undefined
+  if (!signal) return write
+  return new Promise<void>((resolve, reject) => {
+    const abort = () => {
+      onAbort(signal.reason)
+      reject(signal.reason)
+    }
+    if (signal.aborted) return abort()
+    signal.addEventListener('abort', abort, { once: true })
+    write.then(
+      () => {
+        signal.removeEventListener('abort', abort)
+        resolve()
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', abort)
+        reject(error)
+      },
+    )
+  })
+}

@@ -1,4 +1,4 @@
-import { appendSegment, concatBytes, createByteReader, type Connection, type Segment, type Transform } from '@ms/core'
+import { appendSegment, concatBytes, createByteReader, writeOrAbort, type Connection, type Segment, type Transform } from '@ms/core'
 
 /**
  * A test-only transform that carries end-of-stream in band, the way
@@ -61,8 +61,8 @@ function wrap(inner: Connection, remoteAddress: string): Connection {
     return concatBytes([header, payload])
   }
   const writable = new WritableStream<Uint8Array>({
-    async write(chunk) {
-      if (chunk.byteLength > 0) await writer.write(frame(chunk))
+    async write(chunk, controller) {
+      if (chunk.byteLength > 0) await writeOrAbort(writer.write(frame(chunk)), controller, (reason) => void inner.close(reason))
     },
     async close() {
       await writer.write(new Uint8Array(4))
