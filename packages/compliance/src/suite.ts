@@ -176,11 +176,16 @@ export function transportSuite(setup: TransportSuiteSetup): void {
       expect(firstDifference(reply, data)).toBeNull()
     })
 
-    it('half-closes from the client: the server reads to the end and can still reply', { timeout }, async () => {
+    /** A dialled connection plus the server's end, which nothing reads until the test does. */
+    async function dialHeld(): Promise<{ c: Connection; accepted: Promise<Connection> }> {
       let resolveServer!: (c: Connection) => void
       const accepted = new Promise<Connection>((resolve) => (resolveServer = resolve))
-      const address = await serve(resolveServer)
-      const c = await dial(address)
+      const c = await dial(await serve(resolveServer))
+      return { c, accepted }
+    }
+
+    it('half-closes from the client: the server reads to the end and can still reply', { timeout }, async () => {
+      const { c, accepted } = await dialHeld()
       await writeAll(c.writable, new TextEncoder().encode('question'))
       const s = await accepted
       expect(s.direction).toBe('inbound')
@@ -192,10 +197,7 @@ export function transportSuite(setup: TransportSuiteSetup): void {
     })
 
     it('half-closes from the server: the client reads to the end and can still send', { timeout }, async () => {
-      let resolveServer!: (c: Connection) => void
-      const accepted = new Promise<Connection>((resolve) => (resolveServer = resolve))
-      const address = await serve(resolveServer)
-      const c = await dial(address)
+      const { c, accepted } = await dialHeld()
       // Some transforms only complete the server side after the client speaks.
       const s = await accepted
       await writeAll(s.writable, new TextEncoder().encode('greeting'))
@@ -285,10 +287,7 @@ export function transportSuite(setup: TransportSuiteSetup): void {
     })
 
     it('a slow reader makes the writer wait (backpressure)', { timeout }, async () => {
-      let resolveServer!: (c: Connection) => void
-      const accepted = new Promise<Connection>((resolve) => (resolveServer = resolve))
-      const address = await serve(resolveServer)
-      const c = await dial(address)
+      const { c, accepted } = await dialHeld()
       const chunk = patternBytes(MiB, 17)
       const writer = c.writable.getWriter()
       let accepted_ = 0
@@ -314,10 +313,7 @@ export function transportSuite(setup: TransportSuiteSetup): void {
     })
 
     it('aborting a writer blocked by a peer that reads nothing settles', { timeout }, async () => {
-      let resolveServer!: (c: Connection) => void
-      const accepted = new Promise<Connection>((resolve) => (resolveServer = resolve))
-      const address = await serve(resolveServer)
-      const c = await dial(address)
+      const { c, accepted } = await dialHeld()
       const chunk = patternBytes(MiB, 23)
       const writer = c.writable.getWriter()
       // Queue writes until one stays pending: the peer reads nothing, so

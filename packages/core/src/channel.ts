@@ -1,4 +1,5 @@
 import { MsError, StreamError } from './errors.js'
+import { writeOrAbort } from './signal.js'
 import type { Connection, ConnectionInfo } from './types.js'
 
 /**
@@ -295,7 +296,7 @@ class ChannelWriteSink implements UnderlyingSink<Uint8Array> {
     this.streams.writeController = controller
   }
 
-  write(chunk: Uint8Array): Promise<void> | undefined {
+  write(chunk: Uint8Array, controller: WritableStreamDefaultController): Promise<void> | undefined {
     const streams = this.streams
     if (streams.failure) throw streams.failure
     if (!(chunk instanceof Uint8Array)) throw new TypeError('write Uint8Array chunks only')
@@ -304,24 +305,10 @@ class ChannelWriteSink implements UnderlyingSink<Uint8Array> {
     if (streams.failure) throw streams.failure
     // abort() waits for the write in flight: a peer that never reads must
     // not make it wait forever, so the abort cuts the wait for drain short.
-    const signal = streams.writeController.signal as AbortSignal | undefined
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        streams.drainWaiter = undefined
-        streams.destroy()
-        reject(signal!.reason)
-      }
-      signal?.addEventListener('abort', onAbort, { once: true })
-      streams.drainWaiter = {
-        resolve: () => {
-          signal?.removeEventListener('abort', onAbort)
-          resolve()
-        },
-        reject: (error: unknown) => {
-          signal?.removeEventListener('abort', onAbort)
-          reject(error)
-        },
-      }
+    const drained = new Promise<void>((resolve, reject) => (streams.drainWaiter = { resolve, reject }))
+    return writeOrAbort(drained, controller, () => {
+      streams.drainWaiter = undefined
+      streams.destroy()
     })
   }
 
@@ -338,9 +325,4 @@ class ChannelWriteSink implements UnderlyingSink<Uint8Array> {
   abort(): void {
     this.streams.destroy()
   }
-}
-
-/** Reports `error` (an MsError or a thunk making one) as an MsError. */
-export function resolveChannelError(error: MsError | (() => MsError)): MsError {
-  return typeof error === 'function' ? error() : error
 }

@@ -15,42 +15,74 @@ export interface ByteReader {
   cancel(reason?: unknown): Promise<void>
 }
 
+/**
+ * Chunks received but not yet consumed, taken out in exact byte counts.
+ * The buffering under `createByteReader`, and under any reader that gets its
+ * bytes pushed (shs's handshake over a `ByteChannel`).
+ */
+export class ByteQueue {
+  #chunks: Uint8Array[] = []
+  #length = 0
+
+  /** Bytes buffered. */
+  get length(): number {
+    return this.#length
+  }
+
+  push(chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) return
+    this.#chunks.push(chunk)
+    this.#length += chunk.byteLength
+  }
+
+  /** Removes and returns the first `n` bytes (a copy); the caller checks `length` first. */
+  take(n: number): Uint8Array {
+    if (n > this.#length) throw new RangeError(`${n} bytes wanted, ${this.#length} buffered`)
+    const chunks = this.#chunks
+    const out = new Uint8Array(n)
+    let offset = 0
+    while (offset < n) {
+      const head = chunks[0]!
+      const take = Math.min(head.byteLength, n - offset)
+      out.set(head.subarray(0, take), offset)
+      offset += take
+      if (take === head.byteLength) chunks.shift()
+      else chunks[0] = head.subarray(take)
+    }
+    this.#length -= n
+    return out
+  }
+
+  /** Removes and returns everything buffered, as it arrived. */
+  drain(): Uint8Array[] {
+    const all = this.#chunks
+    this.#chunks = []
+    this.#length = 0
+    return all
+  }
+}
+
 export function createByteReader(source: ReadableStream<Uint8Array>, address?: string): ByteReader {
   const reader = source.getReader()
-  const buffered: Uint8Array[] = []
-  let bufferedBytes = 0
+  const buffered = new ByteQueue()
   let released = false
 
   async function readExactly(n: number): Promise<Uint8Array> {
     if (released) throw new Error('reader already released')
-    while (bufferedBytes < n) {
+    while (buffered.length < n) {
       const { value, done } = await reader.read()
       if (done) {
-        throw new StreamError(`stream ended after ${bufferedBytes} of ${n} expected bytes`, { address })
+        throw new StreamError(`stream ended after ${buffered.length} of ${n} expected bytes`, { address })
       }
-      if (value.byteLength === 0) continue
       buffered.push(value)
-      bufferedBytes += value.byteLength
     }
-    const out = new Uint8Array(n)
-    let offset = 0
-    while (offset < n) {
-      const head = buffered[0]!
-      const take = Math.min(head.byteLength, n - offset)
-      out.set(head.subarray(0, take), offset)
-      offset += take
-      if (take === head.byteLength) buffered.shift()
-      else buffered[0] = head.subarray(take)
-    }
-    bufferedBytes -= n
-    return out
+    return buffered.take(n)
   }
 
   function release(): ReadableStream<Uint8Array> {
     if (released) throw new Error('reader already released')
     released = true
-    const leftover = buffered.splice(0)
-    bufferedBytes = 0
+    const leftover = buffered.drain()
     reader.releaseLock()
     if (leftover.length === 0) return source
     const rest = source.getReader()

@@ -1,4 +1,4 @@
-import { MsError, StreamError, type ByteChannel, type ChannelSink } from '@ms/core'
+import { ByteQueue, MsError, StreamError, type ByteChannel, type ChannelSink } from '@ms/core'
 import { BoxEncoder, type BoxDecoder } from './boxstream.js'
 import { ciphertextSlab } from './streams.js'
 
@@ -22,8 +22,7 @@ const HANDSHAKE_BUFFER = 64 * 1024
 export class HandshakeReader implements ChannelSink {
   readonly #channel: ByteChannel
   readonly #address: string
-  #chunks: Uint8Array[] = []
-  #buffered = 0
+  readonly #buffered = new ByteQueue()
   #paused = false
   #waiter: { n: number; resolve: (bytes: Uint8Array) => void; reject: (error: unknown) => void } | undefined
   // Set once reading cannot go on (end, failure or abort); later reads reject with it.
@@ -51,7 +50,7 @@ export class HandshakeReader implements ChannelSink {
   end(): void {
     if (this.#next) return this.#next.end()
     this.#ended = true
-    this.#stop(new StreamError(`stream ended after ${this.#buffered} bytes of the handshake`, { address: this.#address }))
+    this.#stop(new StreamError(`stream ended after ${this.#buffered.length} bytes of the handshake`, { address: this.#address }))
   }
 
   drain(): void {
@@ -71,10 +70,8 @@ export class HandshakeReader implements ChannelSink {
   }
 
   #push(chunk: Uint8Array): void {
-    if (chunk.byteLength === 0) return
-    this.#chunks.push(chunk)
-    this.#buffered += chunk.byteLength
-    if (this.#buffered >= HANDSHAKE_BUFFER && !this.#paused) {
+    this.#buffered.push(chunk)
+    if (this.#buffered.length >= HANDSHAKE_BUFFER && !this.#paused) {
       this.#paused = true
       this.#channel.pause()
     }
@@ -95,30 +92,15 @@ export class HandshakeReader implements ChannelSink {
 
   #settle(): void {
     const waiter = this.#waiter
-    if (!waiter || this.#buffered < waiter.n) return
+    if (!waiter || this.#buffered.length < waiter.n) return
     this.#waiter = undefined
-    waiter.resolve(this.#take(waiter.n))
-  }
-
-  #take(n: number): Uint8Array {
-    const out = new Uint8Array(n)
-    let offset = 0
-    while (offset < n) {
-      const head = this.#chunks[0]!
-      const take = Math.min(head.byteLength, n - offset)
-      out.set(head.subarray(0, take), offset)
-      offset += take
-      if (take === head.byteLength) this.#chunks.shift()
-      else this.#chunks[0] = head.subarray(take)
-    }
-    this.#buffered -= n
-    return out
+    waiter.resolve(this.#buffered.take(waiter.n))
   }
 
   /** Resolves to exactly `n` bytes; rejects with `StreamError` if the channel ends first. */
   readExactly(n: number): Promise<Uint8Array> {
     if (this.#waiter) return Promise.reject(new Error('one read at a time'))
-    if (this.#buffered >= n) return Promise.resolve(this.#take(n))
+    if (this.#buffered.length >= n) return Promise.resolve(this.#buffered.take(n))
     if (this.#failure !== undefined) return Promise.reject(this.#failure)
     if (this.#paused) {
       this.#paused = false
@@ -135,9 +117,7 @@ export class HandshakeReader implements ChannelSink {
    * that came meanwhile.
    */
   handOver(sink: ChannelSink): void {
-    const rest = this.#chunks
-    this.#chunks = []
-    this.#buffered = 0
+    const rest = this.#buffered.drain()
     this.#next = sink
     if (this.#paused) {
       this.#paused = false
@@ -148,10 +128,6 @@ export class HandshakeReader implements ChannelSink {
     else if (this.#readError) sink.readError(this.#readError)
     else if (this.#ended) sink.end()
   }
-
-  get address(): string {
-    return this.#address
-  }
 }
 
 export interface BoxChannelOptions {
@@ -160,8 +136,6 @@ export interface BoxChannelOptions {
   decoder: BoxDecoder
   encoder: BoxEncoder
   address: string
-  /** Called once the peer will send nothing more (goodbye, end, failure, or our stopReading). */
-  onPeerDone?: () => void
 }
 
 /**
@@ -191,7 +165,6 @@ class BoxChannel implements ByteChannel {
   readonly #decoder: BoxDecoder
   readonly #encoder: BoxEncoder
   readonly #address: string
-  readonly #onPeerDone: (() => void) | undefined
   readonly #take: (length: number) => Uint8Array
   #sink: ChannelSink | undefined
   // Reading: open until the goodbye, a bad frame, the inner end or stopReading.
@@ -209,7 +182,6 @@ class BoxChannel implements ByteChannel {
     this.#decoder = options.decoder
     this.#encoder = options.encoder
     this.#address = options.address
-    this.#onPeerDone = options.onPeerDone
     this.#take = ciphertextSlab(options.encoder.allocUninitialized)
     this.closed = options.inner.closed
   }
@@ -217,7 +189,6 @@ class BoxChannel implements ByteChannel {
   #markPeerDone(): void {
     if (this.#peerDone) return
     this.#peerDone = true
-    this.#onPeerDone?.()
     this.#afterPeerDone?.()
   }
 

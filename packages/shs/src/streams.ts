@@ -1,4 +1,4 @@
-import { MsError, StreamError } from '@ms/core'
+import { MsError, StreamError, writeOrAbort } from '@ms/core'
 import { BoxDecoder, BoxEncoder, MAX_BODY } from './boxstream.js'
 
 /** Plaintext per inner write: large writes become one ciphertext chunk per 64 frames. */
@@ -138,31 +138,15 @@ export function encryptingWritable(
   const onWriteError = (error: unknown) => {
     failure ??= asStreamError(error, address, 'writing to the connection failed')
   }
-  let abortSignal: AbortSignal | undefined
-  // abort() waits for the write in flight, which may be waiting for the
-  // inner writer's backpressure: the abort signal cuts that wait short.
-  const readyOrAborted = (signal: AbortSignal) =>
-    new Promise<void>((resolve, reject) => {
-      const onAbort = () => reject(signal.reason)
-      if (signal.aborted) return onAbort()
-      signal.addEventListener('abort', onAbort, { once: true })
-      writer.ready.then(
-        () => {
-          signal.removeEventListener('abort', onAbort)
-          resolve()
-        },
-        (error: unknown) => {
-          signal.removeEventListener('abort', onAbort)
-          reject(error)
-        },
-      )
-    })
+  let writeController: WritableStreamDefaultController | undefined
   const ready = async () => {
     if (failure) throw failure
     try {
-      // Only a real backpressure wait needs the abort listener.
-      const waiting = abortSignal !== undefined && (writer.desiredSize ?? 1) <= 0
-      await (waiting ? readyOrAborted(abortSignal!) : writer.ready)
+      // abort() waits for the write in flight, which may be waiting for the
+      // inner writer's backpressure: the abort cuts that wait short. Only a
+      // real backpressure wait needs the abort listener.
+      const waiting = writeController !== undefined && (writer.desiredSize ?? 1) <= 0
+      await (waiting ? writeOrAbort(writer.ready, writeController!, () => {}) : writer.ready)
     } catch (error) {
       onWriteError(error)
       throw failure
@@ -174,7 +158,7 @@ export function encryptingWritable(
 
   return new WritableStream<Uint8Array>({
     start(controller) {
-      abortSignal = controller.signal
+      writeController = controller
     },
     async write(chunk) {
       if (!(chunk instanceof Uint8Array)) {

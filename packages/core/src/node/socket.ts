@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import { MsError, StreamError, TimeoutError } from '../errors.js'
-import { connectionFromChannel, resolveChannelError, type ByteChannel, type ChannelSink } from '../channel.js'
+import { connectionFromChannel, type ByteChannel, type ChannelSink } from '../channel.js'
 import type { Connection } from '../types.js'
 
 export interface FromNodeSocketOptions {
@@ -176,7 +176,7 @@ class SocketChannel implements ByteChannel {
     // cleanly, builds no error (and no stack trace) at all.
     if (!this.#readOpen && !this.#writeOpen && !this.#waitingForDrain) return
     this.#readOpen = this.#writeOpen = this.#waitingForDrain = false
-    this.#failure = resolveChannelError(error)
+    this.#failure = typeof error === 'function' ? error() : error
     this.#sink?.error(this.#failure)
   }
 
