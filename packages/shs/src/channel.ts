@@ -182,7 +182,7 @@ class BoxChannel implements ByteChannel {
     this.#decoder = options.decoder
     this.#encoder = options.encoder
     this.#address = options.address
-    this.#take = ciphertextSlab(options.encoder.allocUninitialized)
+    this.#take = ciphertextSlab(options.encoder)
     this.closed = options.inner.closed
   }
 

@@ -109,6 +109,27 @@ function localCurveSecret(state: HandshakeState): Uint8Array {
   return secret
 }
 
+// Peers' long-term keys as X25519 public keys, for the keys seen last. The
+// conversion is the priciest step after the scalar multiplications (libsodium
+// multiplies by the group order to check the subgroup), and the same keys come
+// back all the time: a client redials its pubs and rooms, a server sees its
+// peers reconnect. Public data in, deterministic result out; failures are not
+// kept, and a peer cycling keys only evicts entries.
+const REMOTE_CURVE_KEYS = 1024
+const remoteCurveKeys = new WeakMap<ShsCrypto, Map<string, Uint8Array>>()
+function remoteCurveKey(crypto: ShsCrypto, publicKey: Uint8Array): Uint8Array | null {
+  let cache = remoteCurveKeys.get(crypto)
+  if (!cache) remoteCurveKeys.set(crypto, (cache = new Map()))
+  const id = String.fromCharCode.apply(null, publicKey as unknown as number[])
+  const known = cache.get(id)
+  if (known) return known
+  const curve = crypto.edPublicToCurve(publicKey)
+  if (!curve) return null
+  if (cache.size >= REMOTE_CURVE_KEYS) cache.delete(cache.keys().next().value!)
+  cache.set(id, curve)
+  return curve
+}
+
 function fail(state: HandshakeState, stage: string, message: string): never {
   throw new HandshakeError(`shs: ${message}`, { stage, address: state.address })
 }
@@ -150,7 +171,7 @@ export function clientCreateAuth(state: HandshakeState): Uint8Array {
   const remotePublicKey = need(state.remotePublicKey, state, 'msg3')
   const ab = need(state.ab, state, 'msg3')
   const abHash = need(state.abHash, state, 'msg3')
-  const serverCurve = crypto.edPublicToCurve(remotePublicKey)
+  const serverCurve = remoteCurveKey(crypto, remotePublicKey)
   if (!serverCurve) fail(state, 'msg3', 'the server public key is not a valid Ed25519 key')
   const aB = crypto.scalarmult(state.ephemeral.secretKey, serverCurve)
   if (!aB) fail(state, 'msg3', 'the server public key is a low-order point')
@@ -183,7 +204,7 @@ export function serverVerifyAuth(state: HandshakeState, msg: Uint8Array): Uint8A
   if (!crypto.verify(signature, concatBytes([appKey, state.local.publicKey, abHash]), clientPublicKey)) {
     fail(state, 'msg3', 'msg3 carries an invalid signature')
   }
-  const clientCurve = crypto.edPublicToCurve(clientPublicKey)
+  const clientCurve = remoteCurveKey(crypto, clientPublicKey)
   if (!clientCurve) fail(state, 'msg3', 'the client public key is not a valid Ed25519 key')
   const Ab = crypto.scalarmult(state.ephemeral.secretKey, clientCurve)
   if (!Ab) fail(state, 'msg3', 'the client public key is a low-order point')

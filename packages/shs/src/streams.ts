@@ -21,15 +21,15 @@ function asStreamError(error: unknown, address: string | undefined, what: string
  * only ever sends a few messages does not hold (and make the garbage
  * collector account for) a megabyte.
  */
-export function ciphertextSlab(alloc: (length: number) => Uint8Array): (length: number) => Uint8Array {
-  let slab: Uint8Array = new Uint8Array(0)
+export function ciphertextSlab(encoder: Pick<BoxEncoder, 'allocUninitialized'>): (length: number) => Uint8Array {
+  let slab: Uint8Array | undefined
   let slabUsed = 0
   let nextSize = FIRST_SLAB
   return (length) => {
-    if (length > SLAB / 4) return alloc(length)
-    if (slabUsed + length > slab.length) {
+    if (length > SLAB / 4) return encoder.allocUninitialized(length)
+    if (!slab || slabUsed + length > slab.length) {
       while (nextSize < SLAB && nextSize < 4 * length) nextSize *= 2
-      slab = alloc(nextSize)
+      slab = encoder.allocUninitialized(nextSize)
       slabUsed = 0
       if (nextSize < SLAB) nextSize *= 2
     }
@@ -154,7 +154,7 @@ export function encryptingWritable(
     if (failure) throw failure
   }
 
-  const take = ciphertextSlab(encoder.allocUninitialized)
+  const take = ciphertextSlab(encoder)
 
   return new WritableStream<Uint8Array>({
     start(controller) {
