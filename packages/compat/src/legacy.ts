@@ -10,7 +10,7 @@ import {
   type Transport,
   type TransportListener,
 } from '@ms/core'
-import { asBuffer, fromPullDuplex, toPullDuplex, type LegacyStream, type PullDuplex } from './pull.js'
+import { asBuffer, fromPullDuplex, pullDuplexUsed, toPullDuplex, type LegacyStream, type PullDuplex } from './pull.js'
 
 /** A scope as the original plugins report it from `scope()`. */
 export type LegacyScope = string | readonly string[]
@@ -91,27 +91,40 @@ function track(stream: LegacyStream): LegacyStream {
  */
 function connectionOf(stream: PullDuplex & { address?: string }, direction: 'inbound' | 'outbound'): Connection {
   const origin = origins.get(stream)
-  const untouched =
-    origin && origin.source === stream.source && origin.sink === stream.sink && !origin.connection.readable.locked && !origin.connection.writable.locked
+  // Not by looking at `readable.locked`: that would build the streams, and
+  // a transform stacked on the connection could no longer take its channel.
+  const untouched = origin && origin.source === stream.source && origin.sink === stream.sink && !pullDuplexUsed(stream as LegacyStream)
   if (origin && untouched) {
     origins.delete(stream)
     const { connection } = origin
     if (typeof stream.address !== 'string' || stream.address === connection.remoteAddress) return connection
-    return { ...pick(connection), remoteAddress: stream.address }
+    return renamed(connection, stream.address)
   }
   return fromPullDuplex(stream as PullDuplex<Uint8Array, unknown>, { remoteAddress: stream.address, direction })
 }
 
-function pick(connection: Connection): Connection {
-  return {
-    readable: connection.readable,
-    writable: connection.writable,
-    remoteAddress: connection.remoteAddress,
+/**
+ * The same connection under another address. Its streams stay lazy and its
+ * channel (if any) stays available, so a transform stacked on it still
+ * takes the fast path.
+ */
+function renamed(connection: Connection, remoteAddress: string): Connection {
+  const out: { -readonly [K in keyof Connection]: Connection[K] } = {
+    get readable() {
+      return connection.readable
+    },
+    get writable() {
+      return connection.writable
+    },
+    remoteAddress,
     direction: connection.direction,
     info: connection.info,
     close: (reason?: unknown) => connection.close(reason),
     closed: connection.closed,
   }
+  if (connection.takeChannel) out.takeChannel = () => connection.takeChannel!()
+  if (connection.halfClose !== undefined) out.halfClose = connection.halfClose
+  return out
 }
 
 /**

@@ -1,29 +1,18 @@
-import { MsError, StreamError, type Connection, type ConnectionInfo } from '@ms/core'
+import { StreamError, type Connection, type ConnectionInfo } from '@ms/core'
+import {
+  asBuffer,
+  toBytes,
+  toError,
+  type Bytes,
+  type PullBackend,
+  type PullCallback,
+  type PullChunk,
+  type PullDuplex,
+  type PullSource,
+} from './pull-bytes.js'
+import { ChannelPull } from './pull-channel.js'
 
-/**
- * The pull-stream protocol (https://github.com/pull-stream/pull-stream),
- * typed here so this package needs no runtime dependency on it.
- *
- * `end` is falsy for "carry on", `true` for a normal end, an Error for an
- * error end or an abort with a reason.
- */
-export type PullEnd = boolean | Error | null | undefined
-export type PullCallback<T> = (end: PullEnd, data?: T) => void
-/** A readable pull-stream: call it with `(null, cb)` to read, `(true | err, cb)` to abort. */
-export type PullSource<T> = (abort: PullEnd, cb: PullCallback<T>) => void
-/** A writable pull-stream: it is handed a source and reads from it at its own pace. */
-export type PullSink<T> = (read: PullSource<T>) => void
-
-/** What the pull side of a connection carries. Strings are UTF-8 encoded on the way out. */
-export type PullChunk = Uint8Array | string
-
-/** A pull-stream duplex, as every original multiserver plugin passes around. */
-export interface PullDuplex<In = PullChunk, Out = Uint8Array> {
-  source: PullSource<Out>
-  sink: PullSink<In>
-  /** The (partial) multiserver address, as the original plugins set it. */
-  address?: string
-}
+export { asBuffer, type PullCallback, type PullChunk, type PullDuplex, type PullEnd, type PullSink, type PullSource } from './pull-bytes.js'
 
 /**
  * A connection as the original multiserver hands it out: a duplex of
@@ -55,34 +44,6 @@ export interface ToPullDuplexOptions {
   allowHalfOpen?: boolean
 }
 
-type Bytes = Uint8Array
-type BufferCtor = { from(buffer: ArrayBufferLike, byteOffset: number, length: number): Uint8Array; isBuffer(x: unknown): boolean }
-// Node's Buffer when there is one (pull-stream code expects `.toString('base64')`
-// and friends); plain Uint8Array elsewhere.
-const NodeBuffer = (globalThis as { Buffer?: BufferCtor }).Buffer
-
-/** A Buffer view of the same bytes, without copying. */
-export function asBuffer(bytes: Bytes): Bytes {
-  if (!NodeBuffer || NodeBuffer.isBuffer(bytes)) return bytes
-  return NodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-}
-
-const encoder = new TextEncoder()
-
-function toBytes(data: unknown): Bytes {
-  if (data instanceof Uint8Array) return data
-  if (typeof data === 'string') return encoder.encode(data)
-  if (data instanceof ArrayBuffer) return new Uint8Array(data)
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-  throw new TypeError(`a pull-stream connection carries bytes (Buffer, Uint8Array or string), got ${data === null ? 'null' : typeof data}`)
-}
-
-function toError(reason: unknown, address: string | undefined, what: string): Error {
-  if (reason instanceof MsError) return reason
-  if (reason instanceof Error) return new StreamError(`${what}: ${reason.message}`, { address, cause: reason })
-  return new StreamError(`${what}: ${String(reason)}`, { address, cause: reason })
-}
-
 /** What an authenticating transform learned about the peer, found generically on `info`. */
 export function peerIdentity(info: ConnectionInfo): { remote?: Uint8Array; auth?: unknown } {
   for (const value of Object.values(info as Record<string, unknown>)) {
@@ -99,10 +60,16 @@ export function peerIdentity(info: ConnectionInfo): { remote?: Uint8Array; auth?
 /**
  * A connection as a pull-stream duplex of Buffers.
  *
- * - `source` reads from `connection.readable` only when asked (one read per
- *   pull, nothing buffered here). It ends with `true` when the peer
- *   half-closes and with the `MsError` when the connection breaks.
- * - `sink` reads the next chunk only once `connection.writable` has room.
+ * When the connection offers its channel (`takeChannel`: TCP, unix, Tor,
+ * and shs over them), the duplex runs on it and no WHATWG stream is ever
+ * built, which saves both memory and time per connection; otherwise it
+ * runs on `readable` and `writable`. The behaviour is the same:
+ *
+ * - `source` reads the connection only when asked (one read per pull; over
+ *   a channel, what arrives in the same event as the answer waits here).
+ *   It ends with `true` when the peer half-closes and with the `MsError`
+ *   when the connection breaks.
+ * - `sink` reads the next chunk only once the connection has room.
  *   A `true` end half-closes the writable side; an error end aborts it and
  *   closes the connection. When the connection breaks, the upstream source
  *   is aborted with the error.
@@ -120,6 +87,46 @@ export function toPullDuplex(connection: Connection, options: ToPullDuplexOption
   const identity = peerIdentity(connection.info)
   const halfOpen = options.allowHalfOpen === true
 
+  // Chosen on first use, so that an untouched stream leaves the connection
+  // untouched too (legacyPlugin hands such a connection on as it is).
+  let backend: PullBackend | undefined
+  const use = (): PullBackend => {
+    if (!backend) {
+      used.add(stream)
+      const channel = connection.takeChannel?.()
+      backend = channel ? new ChannelPull(channel, connection, address, halfOpen) : streamsBackend(connection, address, halfOpen)
+    }
+    return backend
+  }
+  let sinkStarted = false
+  const stream: LegacyStream = {
+    source: (abort, cb) => use().source(abort, cb),
+    sink: (read) => {
+      if (sinkStarted) throw new Error('toPullDuplex: the sink can only be used once')
+      sinkStarted = true
+      use().sink(read)
+    },
+    address,
+    remote: options.remote ?? identity.remote,
+    auth: 'auth' in options ? options.auth : identity.auth,
+    connection,
+  }
+  if (stream.remote === undefined) delete stream.remote
+  if (stream.auth === undefined && !('auth' in options)) delete stream.auth
+  // Not enumerable: code that copies or logs the stream sees what the original had.
+  Object.defineProperty(stream, 'connection', { value: connection, enumerable: false })
+  return stream
+}
+
+const used = new WeakSet<LegacyStream>()
+
+/** True once the stream's source or sink was called: its connection is in use. */
+export function pullDuplexUsed(stream: LegacyStream): boolean {
+  return used.has(stream)
+}
+
+/** `toPullDuplex` over the connection's WHATWG streams (any connection). */
+function streamsBackend(connection: Connection, address: string, halfOpen: boolean): PullBackend {
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined
   // Truthy once the source is finished: `true` for an end, or the error.
   let sourceEnded: true | Error | undefined
@@ -183,10 +190,7 @@ export function toPullDuplex(connection: Connection, options: ToPullDuplexOption
     )
   }
 
-  let sinkStarted = false
-  const sink: PullSink<PullChunk> = (read) => {
-    if (sinkStarted) throw new Error('toPullDuplex: the sink can only be used once')
-    sinkStarted = true
+  const sink = (read: PullSource<PullChunk>): void => {
     if (writeFinished) {
       // Our side already ended (the peer ended, or the source was aborted): take nothing.
       read(true, () => {})
@@ -242,19 +246,7 @@ export function toPullDuplex(connection: Connection, options: ToPullDuplexOption
     next()
   }
 
-  const stream: LegacyStream = {
-    source,
-    sink,
-    address,
-    remote: options.remote ?? identity.remote,
-    auth: 'auth' in options ? options.auth : identity.auth,
-    connection,
-  }
-  if (stream.remote === undefined) delete stream.remote
-  if (stream.auth === undefined && !('auth' in options)) delete stream.auth
-  // Not enumerable: code that copies or logs the stream sees what the original had.
-  Object.defineProperty(stream, 'connection', { value: connection, enumerable: false })
-  return stream
+  return { source, sink }
 }
 
 export interface FromPullDuplexOptions {

@@ -1,4 +1,4 @@
-import { StreamError, type Connection } from '@ms/core'
+import { StreamError, connectionFromChannel, type ByteChannel, type ChannelSink, type Connection, type MsError } from '@ms/core'
 import type { PullEnd, PullSource } from '@ms/compat'
 import sodium from 'sodium-native'
 
@@ -128,4 +128,84 @@ export const tick = (ms = 0) => new Promise((resolve) => setTimeout(resolve, ms)
 /** Calls a pull source once and resolves with what it called back. */
 export function readOnce<T>(source: PullSource<T>, abort: PullEnd = null) {
   return new Promise<{ end: unknown; data?: T }>((resolve) => source(abort, (end, data) => resolve({ end, data })))
+}
+
+/**
+ * A Connection that offers a scripted `ByteChannel` (as TCP and shs do):
+ * the test plays the peer and the socket, and the log records what the
+ * channel was asked to do.
+ */
+export function probeChannel(options: { remoteAddress?: string; halfClose?: boolean } = {}) {
+  const remoteAddress = options.remoteAddress ?? 'net:probe'
+  const log = {
+    paused: false,
+    resumes: 0,
+    written: [] as Uint8Array[],
+    ended: false,
+    stoppedReading: false,
+    destroyed: false,
+    destroyedWith: undefined as unknown,
+  }
+  let sink: ChannelSink | undefined
+  let full = false
+  let resolveClosed!: () => void
+  const closed = new Promise<void>((r) => (resolveClosed = r))
+  const channel: ByteChannel = {
+    start(s) {
+      sink = s
+    },
+    pause() {
+      log.paused = true
+    },
+    resume() {
+      log.paused = false
+      log.resumes++
+    },
+    write(chunk) {
+      log.written.push(chunk)
+      return !full
+    },
+    end() {
+      log.ended = true
+      return Promise.resolve()
+    },
+    stopReading() {
+      log.stoppedReading = true
+    },
+    destroy(error) {
+      log.destroyed = true
+      log.destroyedWith = typeof error === 'function' ? error() : error
+      resolveClosed()
+    },
+    closed,
+    halfClose: options.halfClose ?? true,
+  }
+  const connection = connectionFromChannel(channel, { remoteAddress, direction: 'outbound' })
+  const started = () => {
+    if (!sink) throw new Error('the channel was not taken and started')
+    return sink
+  }
+  return {
+    connection,
+    log,
+    get taken() {
+      return sink !== undefined
+    },
+    /** The peer's bytes (delivered even while paused, as one socket read can be). */
+    push: (chunk: Uint8Array) => started().data(chunk),
+    end: () => started().end(),
+    readFail: (error: MsError) => started().readError(error),
+    fail: (error: MsError) => {
+      started().error(error)
+      resolveClosed()
+    },
+    /** `write` answers `false` (over the high-water mark) until `drain()`. */
+    fill: () => void (full = true),
+    drain: () => {
+      full = false
+      started().drain()
+    },
+    /** The resource is released (both directions finished). */
+    release: () => resolveClosed(),
+  }
 }
