@@ -22,10 +22,10 @@ async function suiteFor(suite, keys, appKey, listening) {
   return [transport, shs({ keys, appKey })]
 }
 
-/** Listens on 127.0.0.1 port 0; `onConn(conn)` gets every accepted connection. */
-export async function listen(suite, keys, appKey, onConn, onError) {
+/** Listens on 127.0.0.1 port 0; `onConnection(connection)` gets every accepted Connection. */
+export async function listenConnections(suite, keys, appKey, onConnection, onError) {
   const ms = createMultiServer([await suiteFor(suite, keys, appKey, true)])
-  const listener = await ms.listen((connection) => onConn(wrap(connection)), {
+  const listener = await ms.listen(onConnection, {
     onError,
     // The handshake figures keep up to 64 dials in flight; the default is
     // far above that, set here so the figure never depends on it.
@@ -34,10 +34,21 @@ export async function listen(suite, keys, appKey, onConn, onError) {
   return { address: ms.stringify('device'), close: () => listener.close() }
 }
 
+/** A dialler for one suite: `dial(address)` resolves to a Connection. */
+export async function dialConnection(suite, keys, appKey) {
+  const ms = createMultiServer([await suiteFor(suite, keys, appKey, false)])
+  return (address) => ms.connect(address)
+}
+
+/** Listens on 127.0.0.1 port 0; `onConn(conn)` gets every accepted connection. */
+export function listen(suite, keys, appKey, onConn, onError) {
+  return listenConnections(suite, keys, appKey, (connection) => onConn(wrap(connection)), onError)
+}
+
 /** A dialler for one suite: `dial(address)` resolves to a Conn. */
 export async function dialer(suite, keys, appKey) {
-  const ms = createMultiServer([await suiteFor(suite, keys, appKey, false)])
-  return async (address) => wrap(await ms.connect(address))
+  const dial = await dialConnection(suite, keys, appKey)
+  return async (address) => wrap(await dial(address))
 }
 
 function wrap(connection) {

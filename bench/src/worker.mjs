@@ -2,7 +2,7 @@
 // one process). Started by run.mjs with child_process.fork; the job comes as
 // JSON in argv[2]; results and relayed questions travel over the IPC channel.
 import { fromBase64 } from './keys.mjs'
-import { client, serve, settledRss } from './workloads.mjs'
+import { client, serve, settledMemory } from './workloads.mjs'
 import { cryptoLimits } from './limits.mjs'
 
 const job = JSON.parse(process.argv[2])
@@ -49,8 +49,8 @@ async function main() {
   }
   if (job.role === 'server') {
     process.on('message', async (message) => {
-      if (message.type === 'ask' && message.what === 'rss') {
-        void send({ type: 'answer', id: message.id, value: await settledRss() })
+      if (message.type === 'ask' && message.what === 'memory') {
+        void send({ type: 'answer', id: message.id, value: await settledMemory() })
       } else if (message.type === 'stop') {
         await done({ type: 'stopped', serverErrors })
       }

@@ -78,18 +78,23 @@ async function pool(count, inflight, task) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** RSS once the garbage collector has had its say (workers run with --expose-gc). */
-export async function settledRss() {
+/**
+ * Memory once the garbage collector has had its say (workers run with
+ * --expose-gc): resident memory, and what V8 holds for JavaScript objects
+ * (heap in use plus the memory outside the heap that they own).
+ */
+export async function settledMemory() {
   for (let i = 0; i < 3; i++) {
     globalThis.gc?.()
     await sleep(50)
   }
-  return process.memoryUsage().rss
+  const { rss, heapUsed, external } = process.memoryUsage()
+  return { rss, heap: heapUsed + external }
 }
 
 /**
  * The client side of each figure; resolves to the figure's numbers.
- * `askServer(what)` returns the server process's RSS (memory figure).
+ * `askServer('memory')` returns the server process's `settledMemory()` (memory figure).
  */
 export async function client(job, dial, address, askServer) {
   const p = job.params
@@ -139,8 +144,8 @@ export async function client(job, dial, address, askServer) {
     }
     case 'memory': {
       await pool(p.warmup, 8, () => shake(dial, address))
-      const clientBefore = await settledRss()
-      const serverBefore = await askServer('rss')
+      const reading = async () => ({ client: await settledMemory(), server: await askServer('memory') })
+      const before = await reading()
       const open = []
       await pool(p.conns, 32, async () => {
         const conn = await dial(address)
@@ -148,13 +153,19 @@ export async function client(job, dial, address, askServer) {
         open.push(conn)
       })
       await sleep(p.settle)
-      const clientAfter = await settledRss()
-      const serverAfter = await askServer('rss')
-      const perConn = (before, after) => (before === null ? null : (after - before) / p.conns)
-      const clientPer = perConn(clientBefore, clientAfter)
-      // In one process the server's RSS is the client's: count it once.
-      const serverPer = job.mode === 'same' ? 0 : perConn(serverBefore, serverAfter)
-      return { value: clientPer + serverPer, client: clientPer, server: serverPer, open: open.length }
+      const after = await reading()
+      // Growth per connection, both ends: in one process the server's memory is the client's, so count it once.
+      const perConn = (what) =>
+        (after.client[what] - before.client[what]) / p.conns +
+        (job.mode === 'same' || before.server === null ? 0 : (after.server[what] - before.server[what]) / p.conns)
+      return {
+        // The issue's figure: resident memory.
+        value: perConn('rss'),
+        // JavaScript objects alone: far less noisy than RSS, which also moves
+        // with one-off growth (V8's young generation, heap pages, malloc arenas).
+        heap: perConn('heap'),
+        open: open.length,
+      }
     }
     default:
       throw new Error(`unknown figure ${job.figure}`)

@@ -24,6 +24,7 @@ interface Figure {
   mode: string
   metric: string
   ours?: Impl
+  pull?: Impl
   theirs?: Impl
   raw?: Impl
   oursOverTheirs: number | null
@@ -72,9 +73,9 @@ describe('pnpm bench:smoke', () => {
       ['net-shs-bulk | both-ways', ['ours', 'theirs']],
       ['ws-shs-bulk | one-way', ['ours', 'theirs']],
       ['ws-shs-bulk | both-ways', ['ours', 'theirs']],
-      ['handshakes | 8 in flight', ['ours', 'theirs', 'raw']],
-      ['handshakes | 64 in flight', ['ours', 'theirs', 'raw']],
-      ['latency | connect', ['ours', 'theirs']],
+      ['handshakes | 8 in flight', ['ours', 'pull', 'theirs', 'raw']],
+      ['handshakes | 64 in flight', ['ours', 'pull', 'theirs', 'raw']],
+      ['latency | connect', ['ours', 'pull', 'theirs']],
     ]
     for (const [prefix, impls] of expected) {
       for (const mode of ['sep', 'same']) {
@@ -97,7 +98,8 @@ describe('pnpm bench:smoke', () => {
     for (const mode of ['sep', 'same']) {
       const key = Object.keys(results.figures).find((k) => k.startsWith('memory |') && k.endsWith(`| ${mode}`))
       expect(key, `memory ${mode}`).toBeDefined()
-      for (const impl of ['ours', 'theirs'] as const) positive(results.figures[key!]![impl]?.median, `${key} ${impl}`)
+      for (const metricKey of [key!, `${key} | heap`])
+        for (const impl of ['ours', 'pull', 'theirs'] as const) positive(results.figures[metricKey]?.[impl]?.median, `${metricKey} ${impl}`)
     }
 
     const l = results.limits
@@ -108,7 +110,8 @@ describe('pnpm bench:smoke', () => {
       positive(l.handshake[k], `handshake limit ${k}`)
       positive(l.handshakeLean[k], `lean handshake limit ${k}`)
     }
-    expect(results.targets.length).toBe(9)
+    // The issue's nine, plus memory as pull-streams and the JS-heap share of memory (both ways).
+    expect(results.targets.length).toBe(12)
     expect(stdout).toContain('targets:')
   }, 300_000)
 })
