@@ -97,6 +97,8 @@ function buildRows(options, P) {
         rows.push({
           group: 'handshakes', variant: `${inflight} in flight`, mode, suite: 'net~shs', figure: 'handshakes', impls: impls(['ours', 'pull', 'theirs', 'raw']),
           unit: '/s', better: 'higher', params: { ...P.handshakes, inflight },
+          // CPU time per handshake, both sides: where the rate is bound by CPU, and whose.
+          metrics: ['value', 'cpu'], metricUnits: { cpu: 'µs CPU/hs' }, metricBetter: { cpu: 'lower' },
         })
   if (wanted('latency'))
     for (const mode of modes)
@@ -301,7 +303,7 @@ function summarize(rows, samples, limitSamples) {
   for (const row of rows) {
     for (const metric of row.metrics ?? ['value']) {
       const key = rowKey(row, metric)
-      const entry = { group: row.group, variant: row.variant, mode: row.mode, metric, unit: row.unit, better: row.better }
+      const entry = { group: row.group, variant: row.variant, mode: row.mode, metric, unit: row.metricUnits?.[metric] ?? row.unit, better: row.metricBetter?.[metric] ?? row.better }
       for (const impl of row.impls) {
         const runs = (samples.get(`${key}|${impl}`) ?? []).map((v) => (v === null ? null : v * (row.scale ?? 1)))
         const errors = samples.get(`${key}|${impl}|errors`) ?? []

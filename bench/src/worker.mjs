@@ -51,6 +51,9 @@ async function main() {
     process.on('message', async (message) => {
       if (message.type === 'ask' && message.what === 'memory') {
         void send({ type: 'answer', id: message.id, value: await settledMemory() })
+      } else if (message.type === 'ask' && message.what === 'cpu') {
+        const { user, system } = process.cpuUsage()
+        void send({ type: 'answer', id: message.id, value: user + system })
       } else if (message.type === 'stop') {
         await done({ type: 'stopped', serverErrors })
       }

@@ -94,7 +94,8 @@ export async function settledMemory() {
 
 /**
  * The client side of each figure; resolves to the figure's numbers.
- * `askServer('memory')` returns the server process's `settledMemory()` (memory figure).
+ * `askServer('memory')` returns the server process's `settledMemory()` (memory figure),
+ * `askServer('cpu')` its CPU time so far in µs (handshakes); both `null` in one process.
  */
 export async function client(job, dial, address, askServer) {
   const p = job.params
@@ -116,6 +117,8 @@ export async function client(job, dial, address, askServer) {
       await pool(p.warmup, p.inflight, () => shake(dial, address))
       // `count` connections, or as many as fit in `seconds` (slow
       // implementations would otherwise dominate the bench's running time).
+      const serverCpuBefore = await askServer('cpu')
+      const cpuBefore = process.cpuUsage()
       const start = now()
       const deadline = start + p.seconds * 1000
       let completed = 0
@@ -125,7 +128,10 @@ export async function client(job, dial, address, askServer) {
         completed++
       })
       const seconds = (now() - start) / 1000
-      return { value: completed / seconds, seconds, completed }
+      const cpu = process.cpuUsage(cpuBefore)
+      const serverCpu = serverCpuBefore === null ? 0 : (await askServer('cpu')) - serverCpuBefore
+      // CPU time (user + system, all threads) per handshake, client plus server.
+      return { value: completed / seconds, cpu: (cpu.user + cpu.system + serverCpu) / completed, seconds, completed }
     }
     case 'latency': {
       const open = async () => {

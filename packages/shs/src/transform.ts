@@ -230,7 +230,9 @@ export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransf
         deadline.dispose()
       }
       const remotePublicKey = result.state.remotePublicKey!
-      const remoteAddress = appendSegment(connection.remoteAddress, { name: 'shs', data: [toBase64(remotePublicKey)] })
+      // Already `<inner>~shs:<peer key>` on both sides: the client dialled it,
+      // the server set it once msg3 named the client.
+      const remoteAddress = result.state.address ?? appendSegment(connection.remoteAddress, { name: 'shs', data: [toBase64(remotePublicKey)] })
       const info: ShsInfo = { publicKey: remotePublicKey }
       if (direction === 'inbound') info.authorization = result.authorization
       const decoder = new BoxDecoder(crypto, keysOut.decryptKey, keysOut.decryptNonce, remoteAddress)
