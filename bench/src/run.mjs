@@ -259,6 +259,8 @@ function limitFor(row, metric, limits, figures) {
   }
   if (row.figure === 'handshakes') {
     const h = limits.handshake
+    // CPU per handshake: the crypto's own, both sides.
+    if (metric === 'cpu') return { value: h.clientUs + h.serverUs, name: 'handshake crypto' }
     return { value: sep ? h.separatePerSecond : h.samePerSecond, name: 'handshake crypto' }
   }
   if (row.figure === 'latency' && metric === 'median') {
@@ -275,7 +277,13 @@ function limitFor(row, metric, limits, figures) {
  * Informational: the targets are stated against the crypto limit alone.
  */
 function ceilingFor(row, metric, limit, figures) {
-  if (!limit || metric !== 'value') return null
+  if (!limit) return null
+  if (row.figure === 'handshakes' && metric === 'cpu') {
+    // Costs add up: the crypto's CPU plus the bare connection's.
+    const raw = figures[rowKey(row, metric)]?.raw?.median
+    return raw ? { value: limit.value + raw, name: `${limit.name} + raw TCP` } : null
+  }
+  if (metric !== 'value') return null
   let raw
   if (row.figure === 'bulk' && row.group !== 'net-bulk') raw = figures[`net-bulk | ${row.variant} | ${row.mode}`]?.raw?.median
   else if (row.figure === 'handshakes') raw = figures[rowKey(row, metric)]?.raw?.median
@@ -320,15 +328,16 @@ function summarize(rows, samples, limitSamples) {
       if (entry.pull) entry.pullOverTheirs = ratio(entry.pull.median, entry.theirs?.median)
       const limit = limitFor(row, metric, limits, figures)
       const ceiling = ceilingFor(row, metric, limit, figures)
+      // For "lower is better" figures the fractions are limit/ours, so that
+      // 100% always means "at the machine's limit".
+      const fraction = (bound) => (entry.better === 'higher' ? ratio(ours, bound) : ratio(bound, ours))
       if (ceiling) {
         entry.ceiling = ceiling
-        entry.fractionOfCeiling = ratio(ours, ceiling.value)
+        entry.fractionOfCeiling = fraction(ceiling.value)
       }
       if (limit) {
         entry.limit = limit
-        // For "lower is better" figures the fraction is limit/ours, so that
-        // 100% always means "at the machine's limit".
-        entry.fractionOfLimit = row.better === 'higher' ? ratio(ours, limit.value) : ratio(limit.value, ours)
+        entry.fractionOfLimit = fraction(limit.value)
       }
     }
   }
@@ -410,7 +419,7 @@ function render(summary, targetList, meta) {
   out.push(table(['figure', 'mode', 'unit', 'ours', 'ours (pull)', 'multiserver', 'ours/theirs', 'pull/theirs', 'limit', 'ours vs limit', 'ceiling', 'vs ceiling'], lines))
   out.push('ours: connections as WHATWG streams (the @ms/core contract); ours (pull): the same connections as pull-streams through @ms/compat, as secret-stack uses them')
   out.push('limit: the machine limit of the figure (raw socket, secretbox, handshake crypto); ceiling: crypto limit + raw TCP cost combined')
-  const rawHandshakes = Object.values(summary.figures).filter((f) => f.group === 'handshakes' && f.raw?.median)
+  const rawHandshakes = Object.values(summary.figures).filter((f) => f.group === 'handshakes' && f.metric === 'value' && f.raw?.median)
   if (rawHandshakes.length)
     out.push(`raw TCP, same exchange without crypto (/s): ${rawHandshakes.map((f) => `${f.variant} ${f.mode} ${fmt(f.raw.median)}`).join(', ')}`)
   const l = summary.limits
