@@ -42,8 +42,8 @@ export class ChannelPull implements PullBackend, ChannelSink {
     this.#address = address
     this.#halfOpen = halfOpen
     channel.start(this)
-    // Flow only while a read is pending.
-    if (!this.#pending) channel.pause()
+    // Flow only while a read is pending, and none is yet.
+    channel.pause()
     void channel.closed.then(() => this.#onClosed())
   }
 
@@ -109,7 +109,7 @@ export class ChannelPull implements PullBackend, ChannelSink {
     cb(end)
   }
 
-  #abortSource(abort: true | Error | string | number | object, cb: PullCallback<Bytes>): void {
+  #abortSource(abort: unknown, cb: PullCallback<Bytes>): void {
     const end = abort === true ? true : abort instanceof Error ? abort : toError(abort, this.#address, 'aborted')
     this.#sourceEnded = end
     this.#queue.length = 0

@@ -1,5 +1,6 @@
 import { StreamError, connectionFromChannel, type ByteChannel, type ChannelSink, type Connection, type MsError } from '@ms/core'
 import type { PullEnd, PullSource } from '@ms/compat'
+import pull from 'pull-stream'
 import sodium from 'sodium-native'
 
 /** A fresh Ed25519 key pair as Buffers, plus the ssb-keys string form. */
@@ -208,4 +209,24 @@ export function probeChannel(options: { remoteAddress?: string; halfClose?: bool
     /** The resource is released (both directions finished). */
     release: () => resolveClosed(),
   }
+}
+
+/** Everything a pull source yields, once it ends. */
+export function collect<T>(source: PullSource<T>): Promise<T[]> {
+  return new Promise((resolve, reject) => pull(source, pull.collect((err: unknown, items: T[]) => (err ? reject(err) : resolve(items)))))
+}
+
+/** A pull source of `n` chunks that counts how often it was read. */
+export function countingSource(n: number, size = 16) {
+  const state = { reads: 0, aborted: undefined as unknown }
+  const source: PullSource<Uint8Array> = (abort, cb) => {
+    if (abort) {
+      state.aborted = abort
+      return cb(abort)
+    }
+    if (state.reads >= n) return cb(true)
+    state.reads++
+    cb(null, new Uint8Array(size).fill(state.reads % 256))
+  }
+  return { source, state }
 }

@@ -2,26 +2,21 @@ import { once } from 'node:events'
 import { createServer, connect as netConnect, type Socket } from 'node:net'
 import { StreamError } from '@ms/core'
 import { fromNodeSocket } from '@ms/core/node'
-import { toPullDuplex, type PullSource } from '@ms/compat'
+import { toPullDuplex } from '@ms/compat'
 import pull from 'pull-stream'
 import { afterEach, describe, expect, it } from 'vitest'
-import { probeChannel, readOnce, tick } from './helpers.js'
+import { collect, countingSource, probeChannel, readOnce, tick } from './helpers.js'
 
 const bytes = (...values: number[]) => new Uint8Array(values)
 
-/** A pull source of `n` chunks that counts how often it was read (synchronously). */
-function countingSource(n: number, size = 16) {
-  const state = { reads: 0, aborted: undefined as unknown }
-  const source: PullSource<Uint8Array> = (abort, cb) => {
-    if (abort) {
-      state.aborted = abort
-      return cb(abort)
-    }
-    if (state.reads >= n) return cb(true)
-    state.reads++
-    cb(null, new Uint8Array(size).fill(state.reads % 256))
-  }
-  return { source, state }
+/** A duplex whose sink has started on a long source and is held by a full channel. */
+function blockedWriter() {
+  const probe = probeChannel()
+  const stream = toPullDuplex(probe.connection)
+  const upstream = countingSource(1000)
+  probe.fill()
+  stream.sink(upstream.source)
+  return { probe, stream, upstream: upstream.state }
 }
 
 describe('toPullDuplex over a channel (no WHATWG streams)', () => {
@@ -72,17 +67,13 @@ describe('toPullDuplex over a channel (no WHATWG streams)', () => {
   })
 
   it('source: a broken connection ends the source with the MsError and aborts the sink’s upstream', async () => {
-    const probe = probeChannel()
-    const stream = toPullDuplex(probe.connection)
-    const { source, state } = countingSource(1000)
-    probe.fill()
-    stream.sink(source)
+    const { probe, stream, upstream } = blockedWriter()
     const read = readOnce(stream.source)
     probe.fail(new StreamError('ECONNRESET', { address: 'net:probe' }))
     const { end } = await read
     expect(end).toBeInstanceOf(StreamError)
     expect((end as StreamError).address).toBe('net:probe')
-    expect(state.aborted).toBe(end)
+    expect(upstream.aborted).toBe(end)
   })
 
   it('source: a corrupt incoming side (readError) ends only the source; writing goes on', async () => {
@@ -117,15 +108,11 @@ describe('toPullDuplex over a channel (no WHATWG streams)', () => {
   })
 
   it('by default, source abort(true) destroys the connection and stops the sink’s upstream', async () => {
-    const probe = probeChannel()
-    const stream = toPullDuplex(probe.connection)
-    const { source, state } = countingSource(1000)
-    probe.fill()
-    stream.sink(source)
+    const { probe, stream, upstream } = blockedWriter()
     const { end } = await readOnce(stream.source, true)
     expect(end).toBe(true)
     expect(probe.log.destroyed).toBe(true)
-    expect(state.aborted).toBe(true)
+    expect(upstream.aborted).toBe(true)
   })
 
   it('source abort(err) destroys the connection; later reads get the error', async () => {
@@ -151,16 +138,12 @@ describe('toPullDuplex over a channel (no WHATWG streams)', () => {
   })
 
   it('sink: reads upstream only while the channel takes more (backpressure), and goes on at drain', () => {
-    const probe = probeChannel()
-    const stream = toPullDuplex(probe.connection)
-    const { source, state } = countingSource(1000)
-    probe.fill()
-    stream.sink(source)
-    expect(state.reads).toBe(1)
+    const { probe, stream, upstream } = blockedWriter()
+    expect(upstream.reads).toBe(1)
     expect(probe.log.written.length).toBe(1)
     probe.drain()
     // Not full any more: the synchronous source runs to its end, in a loop, not a recursion.
-    expect(state.reads).toBe(1000)
+    expect(upstream.reads).toBe(1000)
     expect(probe.log.written.length).toBe(1000)
     expect(probe.log.ended).toBe(true)
   })
@@ -208,16 +191,12 @@ describe('toPullDuplex over a channel (no WHATWG streams)', () => {
   })
 
   it('closing the connection underneath ends a pending read and stops the sink’s upstream', async () => {
-    const probe = probeChannel()
-    const stream = toPullDuplex(probe.connection)
-    const { source, state } = countingSource(1000)
-    probe.fill()
-    stream.sink(source)
+    const { probe, stream, upstream } = blockedWriter()
     const read = readOnce(stream.source)
     await stream.connection.close()
     const { end } = await read
     expect(end).toBeInstanceOf(StreamError)
-    expect(state.aborted).toBeInstanceOf(StreamError)
+    expect(upstream.aborted).toBeInstanceOf(StreamError)
   })
 })
 
@@ -244,16 +223,13 @@ describe('toPullDuplex over a real TCP connection (the socket channel)', () => {
     }
   }
 
-  const collect = (source: PullSource<Uint8Array>) =>
-    new Promise<Buffer>((resolve, reject) => pull(source, pull.collect((err: unknown, items: Uint8Array[]) => (err ? reject(err) : resolve(Buffer.concat(items))))))
-
   it('carries 4 MiB both ways at once and ends cleanly', async () => {
     const { client, server } = await tcpPair()
     const a = toPullDuplex(client, { allowHalfOpen: true })
     const b = toPullDuplex(server, { allowHalfOpen: true })
     const payload = (seed: number) => Array.from({ length: 64 }, (_, i) => Buffer.alloc(65536, (i * 7 + seed) & 0xff))
-    const toB = collect(b.source)
-    const toA = collect(a.source)
+    const toB = collect(b.source).then((chunks) => Buffer.concat(chunks))
+    const toA = collect(a.source).then((chunks) => Buffer.concat(chunks))
     pull(pull.values(payload(1)), a.sink)
     pull(pull.values(payload(2)), b.sink)
     const [gotB, gotA] = await Promise.all([toB, toA])

@@ -2,28 +2,9 @@ import { memoryPair, MsError, StreamError } from '@ms/core'
 import { fromPullDuplex, toPullDuplex, type PullSource } from '@ms/compat'
 import pull from 'pull-stream'
 import { describe, expect, it } from 'vitest'
-import { probeConnection, readOnce, tick } from './helpers.js'
+import { collect, countingSource, probeConnection, readOnce, tick } from './helpers.js'
 
 const bytes = (...values: number[]) => new Uint8Array(values)
-
-function collect<T>(source: PullSource<T>): Promise<T[]> {
-  return new Promise((resolve, reject) => pull(source, pull.collect((err: unknown, items: T[]) => (err ? reject(err) : resolve(items)))))
-}
-
-/** A pull source of `n` chunks that counts how often it was read. */
-function countingSource(n: number, size = 16) {
-  const state = { reads: 0, aborted: undefined as unknown }
-  const source: PullSource<Uint8Array> = (abort, cb) => {
-    if (abort) {
-      state.aborted = abort
-      return cb(abort)
-    }
-    if (state.reads >= n) return cb(true)
-    state.reads++
-    cb(null, new Uint8Array(size).fill(state.reads % 256))
-  }
-  return { source, state }
-}
 
 describe('toPullDuplex', () => {
   it('carries bytes both ways as Buffers; with allowHalfOpen a sink end only half-closes', async () => {

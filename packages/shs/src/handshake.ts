@@ -1,4 +1,4 @@
-import { HandshakeError, concatBytes } from '@ms/core'
+import { HandshakeError, concatBytes, toBase64 } from '@ms/core'
 import { copyBytes, type ShsCrypto } from './crypto/types.js'
 import type { KeyPair } from './keys.js'
 
@@ -120,7 +120,7 @@ const remoteCurveKeys = new WeakMap<ShsCrypto, Map<string, Uint8Array>>()
 function remoteCurveKey(crypto: ShsCrypto, publicKey: Uint8Array): Uint8Array | null {
   let cache = remoteCurveKeys.get(crypto)
   if (!cache) remoteCurveKeys.set(crypto, (cache = new Map()))
-  const id = String.fromCharCode.apply(null, publicKey as unknown as number[])
+  const id = toBase64(publicKey)
   const known = cache.get(id)
   if (known) return known
   const curve = crypto.edPublicToCurve(publicKey)
