@@ -160,6 +160,14 @@ function safeParse(plugin: { parse(segment: Segment): unknown }, text: unknown):
   }
 }
 
+function safeConfigured(transport: Transport<unknown>, scope: CanonicalScope): Segment[] | undefined {
+  try {
+    return transport.configuredAddresses?.(scope)
+  } catch {
+    return undefined
+  }
+}
+
 function isTransform(plugin: Transport<unknown> | Transform<unknown>): plugin is Transform<unknown> {
   return typeof (plugin as Transform).upgradeInbound === 'function' && typeof (plugin as Transform).upgradeOutbound === 'function'
 }
@@ -322,8 +330,9 @@ function legacyTransport(transport: Transport<unknown>, options: LegacyTransport
   function stringify(scope?: string): string | null {
     const canonical = scopeOf(scope)
     const listener = listeners[listeners.length - 1]
-    if (!canonical || !listener) return null
-    const segments = listener.addresses(canonical)
+    if (!canonical) return null
+    // Not listening: what the options already fix (nothing for port 0).
+    const segments = listener ? listener.addresses(canonical) : (safeConfigured(transport, canonical) ?? [])
     return segments.length > 0 ? segments.map(legacyText).join(';') : null
   }
 

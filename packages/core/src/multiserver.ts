@@ -2,7 +2,7 @@ import { parseMultiAddress, stringifyAddress, stringifyMultiAddress, type Addres
 import { AbortError, AddressError, ConnectError, DialError, HandshakeError, LimitError, MsError, NoTransportError, abortReason } from './errors.js'
 import { canonicalScope } from './scope.js'
 import { anySignal, linkSignal } from './signal.js'
-import type { Connection, Scope, Suite, Transform, Transport, TransportListener } from './types.js'
+import type { CanonicalScope, Connection, Scope, Suite, Transform, Transport, TransportListener } from './types.js'
 
 export interface ConnectOptions {
   signal?: AbortSignal
@@ -318,19 +318,32 @@ export function createMultiServer(suites: readonly Suite[]): MultiServer {
 
   function stringify(scope: Scope = 'device'): string {
     const canonical = canonicalScope(scope)
-    if (!active) return ''
     const addresses: Address[] = []
     suites.forEach((suite, index) => {
-      const listener = active!.suites[index]
-      if (!listener) return
-      const [, ...transforms] = suite
+      const [transport, ...transforms] = suite
+      // Listening: what the listener bound. Otherwise (not yet, or no more):
+      // what the transport's options already fix, so an address can be built
+      // at start-up; a port the OS will choose is unknown until bound.
+      const listener = active?.suites[index]
+      const segments = listener ? listener.addresses(canonical) : configuredAddresses(transport as Transport, canonical)
+      if (segments.length === 0) return
       const tail: Segment[] = transforms.map((t) => (t as Transform).advertise(canonical))
-      for (const segment of listener.addresses(canonical)) addresses.push([segment, ...tail])
+      for (const segment of segments) addresses.push([segment, ...tail])
     })
     return addresses.length ? stringifyMultiAddress(addresses) : ''
   }
 
   return { name: names.join(';'), suites, listen, stringify, connect, plan }
+}
+
+function configuredAddresses(transport: Transport, scope: CanonicalScope): Segment[] {
+  if (typeof transport.configuredAddresses !== 'function') return []
+  try {
+    return transport.configuredAddresses(scope) ?? []
+  } catch {
+    // Advertising must not throw; a transport that cannot say advertises nothing yet.
+    return []
+  }
 }
 
 function safeParse(plugin: { parse(segment: Segment): unknown }, segment: Segment): unknown {

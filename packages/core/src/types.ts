@@ -125,6 +125,15 @@ export interface Transport<Options = unknown> {
    * transports. Each accepted connection is handed to `onConnection`.
    */
   listen?(onConnection: (connection: Connection) => void, options: ListenOptions): Promise<TransportListener>
+  /**
+   * The segments a listener of this transport would advertise in `scope`,
+   * known from the transport's options alone, before (or without) `listen`:
+   * a MultiServer advertises them while it is not listening, so an address
+   * can be built at start-up. Empty when they are only known once bound (a
+   * port chosen by the OS, a temporary socket path) or the transport is not
+   * meant for `scope`. Absent: nothing is advertised before listening.
+   */
+  configuredAddresses?(scope: CanonicalScope): Segment[]
 }
 
 /** Options every upgrade receives. Transforms must honour `signal`. */

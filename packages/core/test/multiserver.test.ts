@@ -83,6 +83,30 @@ describe('createMultiServer', () => {
     expect(() => ms.stringify('galaxy' as 'public')).toThrow(TypeError)
   })
 
+  it('advertises configured addresses before listening and after closing; bound ones while listening', async () => {
+    // A memory transport that knows its address in advance, like a fixed TCP port.
+    const inner = memory({ id: 'cfg1' })
+    const fixed: Transport<{ id: string }> = {
+      ...inner,
+      configuredAddresses: (scope) => (scope === 'device' ? [{ name: 'mem', data: ['cfg1'] }] : []),
+    }
+    // One that does not (port 0): nothing until bound.
+    const unknown: Transport<{ id: string }> = { ...memory({ id: 'cfg2' }), configuredAddresses: () => [] }
+    const throwing: Transport<{ id: string }> = {
+      ...memory({ id: 'cfg3' }),
+      configuredAddresses: () => {
+        throw new Error('cannot tell')
+      },
+    }
+    const ms = createMultiServer([[fixed, tag()], [unknown], [throwing]])
+    expect(ms.stringify()).toBe('mem:cfg1~tag:server')
+    expect(ms.stringify('public')).toBe('')
+    const listener = await ms.listen(() => {})
+    expect(ms.stringify()).toBe('mem:cfg1~tag:server;mem:cfg2;mem:cfg3')
+    await listener.close()
+    expect(ms.stringify()).toBe('mem:cfg1~tag:server')
+  })
+
   it('reports the remote address with every transform segment', async () => {
     let inbound: Connection | undefined
     const ms = createMultiServer([[memory(), tag()]])

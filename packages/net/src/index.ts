@@ -282,22 +282,24 @@ export function net(options: NetOptions = {}): Transport<NetAddress> {
     const onSignal = () => void close()
     signal?.addEventListener('abort', onSignal, { once: true })
 
-    function hosts(scope: CanonicalScope): string[] {
-      if (scope === 'public' && external.length > 0) return external
-      if (bindHost !== undefined && !isWildcardHost(bindHost)) return [stripZone(bindHost)]
-      // A wildcard bind: advertise this machine's real addresses. `0.0.0.0`
-      // accepts IPv4 only; `::` is dual-stack on the platforms we support.
-      return interfaceAddresses(scope, boundHost === '0.0.0.0' ? { family: 'IPv4' } : {})
-    }
-
     return {
       addresses(scope: CanonicalScope): Segment[] {
-        const canonical = canonicalScope(scope)
-        if (closed || !scopes.includes(canonical)) return []
-        return hosts(canonical).map((h) => netSegment(stripZone(h), boundPort, brackets))
+        return closed ? [] : advertised(scope, boundHost, boundPort)
       },
       close,
     }
+  }
+
+  function advertised(scope: CanonicalScope, boundHost: string, boundPort: number): Segment[] {
+    const canonical = canonicalScope(scope)
+    if (!scopes.includes(canonical)) return []
+    let hosts: string[]
+    if (canonical === 'public' && external.length > 0) hosts = external
+    else if (bindHost !== undefined && !isWildcardHost(bindHost)) hosts = [stripZone(bindHost)]
+    // A wildcard bind: advertise this machine's real addresses. `0.0.0.0`
+    // accepts IPv4 only; `::` is dual-stack on the platforms we support.
+    else hosts = interfaceAddresses(canonical, boundHost === '0.0.0.0' ? { family: 'IPv4' } : {})
+    return hosts.map((h) => netSegment(stripZone(h), boundPort, brackets))
   }
 
   return {
@@ -306,6 +308,8 @@ export function net(options: NetOptions = {}): Transport<NetAddress> {
     stringify: ({ host, port }) => netSegment(host, port, brackets),
     dial,
     listen,
+    // Known before listening unless the OS is to choose the port.
+    configuredAddresses: (scope: CanonicalScope) => (port === 0 ? [] : advertised(scope, bindHost ?? '::', port)),
   }
 }
 

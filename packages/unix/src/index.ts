@@ -253,6 +253,9 @@ export function unix(options: UnixOptions = {}): Transport<UnixAddress> {
     stringify: ({ path }) => unixSegment(path),
     dial,
     listen,
+    // A given path is known before listening; the default one is made at listen.
+    configuredAddresses: (scope: CanonicalScope) =>
+      options.path !== undefined && canonicalScope(scope) === 'device' ? [unixSegment(resolvePath(options.path))] : [],
   }
 }
 

@@ -286,12 +286,27 @@ export function ws(options: WsOptions = {}): Transport<WsAddress> {
     return hosts.map((host) => wsSegment({ secure, host, port, path: path! }))
   }
 
+  /** What a listener will advertise, when the options fix its port (or the attached server is bound). */
+  function configuredAddresses(scope: CanonicalScope): Segment[] {
+    if (!scopes.includes(scope)) return []
+    if (options.server !== undefined) {
+      const bound = options.server.address()
+      if (bound === null || typeof bound === 'string') return []
+      return advertised(scope, bound, options.secure ?? options.server instanceof tls.Server)
+    }
+    if (!options.port) return []
+    const bindHost = options.host ?? (scopes.every((s) => s === 'device') ? '127.0.0.1' : '::')
+    const secure = Boolean(options.tls?.key && options.tls?.cert)
+    return advertised(scope, { address: bindHost, family: bindHost === '0.0.0.0' ? 'IPv4' : 'IPv6', port: options.port }, secure)
+  }
+
   return {
     name: 'ws',
     parse: (segment: Segment) => parseWsSegment(segment),
     stringify: (address: WsAddress) => wsSegment(address),
     dial,
     listen,
+    configuredAddresses,
   }
 }
 
