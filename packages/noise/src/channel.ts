@@ -1,0 +1,317 @@
+import { ByteQueue, MsError, StreamError, type ByteChannel, type ChannelSink } from '@ms/core'
+import type { SecretStreamDecoder, SecretStreamEncoder } from './secretstream.js'
+
+/**
+ * The handshake and secretstream over a \`ByteChannel\`: the inner
+ * connection's own channel when it offers one (net, unix, onion), else a
+ * channel over its WHATWG streams (stream-channel.ts). One pair of WHATWG
+ * streams is built on top, at the end, only if someone asks for them.
+ */
+
+/** While handshaking, at most this much unread data is buffered before the channel is paused. */
+const HANDSHAKE_BUFFER = 64 * 1024
+
+/**
+ * Reads exact byte counts from a channel during the handshake, then hands
+ * the channel (and whatever arrived after the last handshake message) over
+ * to the box-stream layer.
+ */
+export class HandshakeReader implements ChannelSink {
+  readonly #channel: ByteChannel
+  readonly #address: string
+  readonly #buffered = new ByteQueue()
+  #paused = false
+  #waiter: { n: number; resolve: (bytes: Uint8Array) => void; reject: (error: unknown) => void } | undefined
+  // Set once reading cannot go on (end, failure or abort); later reads reject with it.
+  #failure: unknown
+  // After handOver, events go here.
+  #next: ChannelSink | undefined
+  // What the channel reported before the handover, replayed to the new sink.
+  #ended = false
+  #error: MsError | undefined
+  #readError: MsError | undefined
+
+  constructor(channel: ByteChannel, address: string) {
+    this.#channel = channel
+    this.#address = address
+    // One sink for the channel's whole life: it forwards once handed over.
+    channel.start(this)
+  }
+
+  // ChannelSink: buffered for readExactly until handOver, then forwarded.
+  data(chunk: Uint8Array): void {
+    if (this.#next) this.#next.data(chunk)
+    else this.#push(chunk)
+  }
+
+  end(): void {
+    if (this.#next) return this.#next.end()
+    this.#ended = true
+    this.#stop(new StreamError(`stream ended after ${this.#buffered.length} bytes of the handshake`, { address: this.#address }))
+  }
+
+  drain(): void {
+    this.#next?.drain()
+  }
+
+  error(error: MsError): void {
+    if (this.#next) return this.#next.error(error)
+    this.#error = error
+    this.#stop(error)
+  }
+
+  readError(error: MsError): void {
+    if (this.#next) return this.#next.readError(error)
+    this.#readError = error
+    this.#stop(error)
+  }
+
+  #push(chunk: Uint8Array): void {
+    this.#buffered.push(chunk)
+    if (this.#buffered.length >= HANDSHAKE_BUFFER && !this.#paused) {
+      this.#paused = true
+      this.#channel.pause()
+    }
+    this.#settle()
+  }
+
+  #stop(error: unknown): void {
+    this.#failure ??= error
+    const waiter = this.#waiter
+    this.#waiter = undefined
+    waiter?.reject(this.#failure)
+  }
+
+  /** Rejects the pending read (and all later ones) with `reason`: the handshake's timeout or abort. */
+  abort(reason: unknown): void {
+    this.#stop(reason)
+  }
+
+  #settle(): void {
+    const waiter = this.#waiter
+    if (!waiter || this.#buffered.length < waiter.n) return
+    this.#waiter = undefined
+    waiter.resolve(this.#buffered.take(waiter.n))
+  }
+
+  /** Resolves to exactly `n` bytes; rejects with `StreamError` if the channel ends first. */
+  readExactly(n: number): Promise<Uint8Array> {
+    if (this.#waiter) return Promise.reject(new Error('one read at a time'))
+    if (this.#buffered.length >= n) return Promise.resolve(this.#buffered.take(n))
+    if (this.#failure !== undefined) return Promise.reject(this.#failure)
+    if (this.#paused) {
+      this.#paused = false
+      this.#channel.resume()
+    }
+    return new Promise((resolve, reject) => {
+      this.#waiter = { n, resolve, reject }
+    })
+  }
+
+  /**
+   * From now on the channel's events go to `sink`. The bytes that arrived
+   * after the handshake are delivered to it first, then an end or failure
+   * that came meanwhile.
+   */
+  handOver(sink: ChannelSink): void {
+    const rest = this.#buffered.drain()
+    this.#next = sink
+    if (this.#paused) {
+      this.#paused = false
+      this.#channel.resume()
+    }
+    for (const chunk of rest) sink.data(chunk)
+    if (this.#error) sink.error(this.#error)
+    else if (this.#readError) sink.readError(this.#readError)
+    else if (this.#ended) sink.end()
+  }
+}
+
+export interface NoiseChannelOptions {
+  inner: ByteChannel
+  reader: HandshakeReader
+  decoder: SecretStreamDecoder
+  encoder: SecretStreamEncoder
+  /** The peer ends its direction with a FINAL message (it said so in the handshake); else only the inner end ends it. */
+  peerSendsFinal: boolean
+  address: string
+}
+
+/**
+ * Secretstream as a \`ByteChannel\` over the inner channel: decrypts each
+ * chunk as it arrives (plaintext is delivered only after its MAC verified)
+ * and encrypts each write into one ciphertext chunk.
+ *
+ * Ending: between our own peers each direction ends with a FINAL message,
+ * so an inner end without it is a truncation (\`readError\`); over a channel
+ * without half-close (Tor) the inner channel is closed only once the peer
+ * sent its FINAL too, since closing it earlier would cut off the reply. A
+ * peer that did not announce FINAL (\`@hyperswarm/secret-stream\`) ends by
+ * ending the inner stream, as it does itself.
+ *
+ * A message that does not verify, or an unexpected end, fails only the
+ * reading side (\`readError\`) and stops the inner channel reading: the
+ * writing side stays usable until closed.
+ */
+export function noiseChannel(options: NoiseChannelOptions): ByteChannel {
+  return new NoiseChannel(options)
+}
+
+/** Plaintext per inner write. */
+const BATCH = 256 * 1024
+
+class NoiseChannel implements ByteChannel {
+  readonly closed: Promise<void>
+  readonly halfClose: boolean
+  readonly #inner: ByteChannel
+  readonly #reader: HandshakeReader
+  readonly #decoder: SecretStreamDecoder
+  readonly #encoder: SecretStreamEncoder
+  readonly #peerSendsFinal: boolean
+  readonly #address: string
+  #sink: ChannelSink | undefined
+  #reading = true
+  #writingEnded = false
+  #peerDone = false
+  #afterPeerDone: (() => void) | undefined
+  readonly #emit = (plain: Uint8Array): void => this.#sink!.data(plain)
+
+  constructor(options: NoiseChannelOptions) {
+    this.#inner = options.inner
+    this.#reader = options.reader
+    this.#decoder = options.decoder
+    this.#encoder = options.encoder
+    this.#peerSendsFinal = options.peerSendsFinal
+    this.#address = options.address
+    this.closed = options.inner.closed
+    // In-band ends give half-close over any inner channel; without them we have only the inner's.
+    this.halfClose = options.inner.halfClose || options.peerSendsFinal
+  }
+
+  #markPeerDone(): void {
+    if (this.#peerDone) return
+    this.#peerDone = true
+    this.#afterPeerDone?.()
+  }
+
+  onData(chunk: Uint8Array): void {
+    if (!this.#reading) return // draining after the end
+    const sink = this.#sink!
+    const decoder = this.#decoder
+    try {
+      decoder.push(chunk, this.#emit)
+    } catch (error) {
+      this.#reading = false
+      this.#markPeerDone()
+      this.#inner.stopReading()
+      sink.readError(error instanceof MsError ? error : new StreamError('noise: secretstream failed', { address: this.#address, cause: error }))
+      return
+    }
+    if (decoder.ended) {
+      this.#reading = false
+      this.#markPeerDone()
+      // Keep the inner channel flowing so that it sees the peer's end and
+      // can be released; never stop it, that could tear down our writes.
+      this.#inner.resume()
+      sink.end()
+    }
+  }
+
+  onInnerEnd(): void {
+    if (!this.#reading) return
+    this.#reading = false
+    this.#markPeerDone()
+    if (!this.#peerSendsFinal && this.#decoder.atBoundary) {
+      this.#sink!.end()
+      return
+    }
+    const why = this.#peerSendsFinal ? 'without its final message' : 'in the middle of a message'
+    this.#sink!.readError(new StreamError(`noise: the connection ended ${why} (truncated stream)`, { address: this.#address }))
+  }
+
+  onInnerDrain(): void {
+    this.#sink!.drain()
+  }
+
+  onInnerError(error: MsError): void {
+    this.#reading = false
+    this.#markPeerDone()
+    this.#sink!.error(error)
+  }
+
+  onInnerReadError(error: MsError): void {
+    if (!this.#reading) return
+    this.#reading = false
+    this.#markPeerDone()
+    this.#sink!.readError(error)
+  }
+
+  start(sink: ChannelSink): void {
+    if (this.#sink) throw new Error('channel already started')
+    this.#sink = sink
+    this.#reader.handOver(new NoiseInnerSink(this))
+  }
+
+  pause(): void {
+    if (this.#reading) this.#inner.pause()
+  }
+
+  resume(): void {
+    this.#inner.resume()
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.#writingEnded) return true
+    if (chunk.length === 0) return true
+    let ok = true
+    for (let offset = 0; offset < chunk.length; offset += BATCH) {
+      ok = this.#inner.write(this.#encoder.encode(chunk.subarray(offset, offset + BATCH)))
+    }
+    return ok
+  }
+
+  end(): Promise<void> {
+    if (this.#writingEnded) return Promise.resolve()
+    this.#writingEnded = true
+    const inner = this.#inner
+    if (!this.#peerSendsFinal) return inner.end()
+    inner.write(this.#encoder.final())
+    if (!inner.halfClose && !this.#peerDone) {
+      // The FINAL told the peer we are done; the inner end waits for its FINAL.
+      this.#afterPeerDone = () => void inner.end().catch(() => {})
+      return Promise.resolve()
+    }
+    return inner.end()
+  }
+
+  stopReading(): void {
+    if (!this.#reading) return
+    this.#reading = false
+    this.#markPeerDone()
+    this.#inner.stopReading()
+  }
+
+  destroy(error?: MsError | (() => MsError)): void {
+    this.#inner.destroy(error)
+  }
+}
+
+/** The inner channel's events, routed to the noise channel (whose own \`end\` means something else). */
+class NoiseInnerSink implements ChannelSink {
+  constructor(private readonly channel: NoiseChannel) {}
+  data(chunk: Uint8Array): void {
+    this.channel.onData(chunk)
+  }
+  end(): void {
+    this.channel.onInnerEnd()
+  }
+  drain(): void {
+    this.channel.onInnerDrain()
+  }
+  error(error: MsError): void {
+    this.channel.onInnerError(error)
+  }
+  readError(error: MsError): void {
+    this.channel.onInnerReadError(error)
+  }
+}

@@ -1,0 +1,91 @@
+import sodium from 'sodium-native'
+import type { NoiseCrypto } from './types.js'
+
+const TAG = new Uint8Array(1)
+
+/**
+ * libsodium through sodium-native (prebuilt binaries, no compiler needed).
+ * libsodium signals failures by throwing from sodium-native; every call that
+ * can fail on peer-controlled input is wrapped so it returns null or -1.
+ */
+export const sodiumCrypto: NoiseCrypto = {
+  name: 'sodium',
+  randomBytes(length) {
+    const out = new Uint8Array(length)
+    sodium.randombytes_buf(out)
+    return out
+  },
+  signKeypairFromSeed(seed) {
+    const publicKey = new Uint8Array(32)
+    const secretKey = new Uint8Array(64)
+    sodium.crypto_sign_seed_keypair(publicKey, secretKey, seed)
+    return { publicKey, secretKey }
+  },
+  sha512(message) {
+    const out = new Uint8Array(64)
+    sodium.crypto_hash_sha512(out, message)
+    return out
+  },
+  blake2b(parts, outLength, key) {
+    const out = new Uint8Array(outLength)
+    if (parts.length === 1) sodium.crypto_generichash(out, parts[0]!, key)
+    else sodium.crypto_generichash_batch(out, parts as Uint8Array[], key)
+    return out
+  },
+  aeadEncrypt(plaintext, ad, nonce, key) {
+    const out = new Uint8Array(plaintext.length + 16)
+    sodium.crypto_aead_chacha20poly1305_ietf_encrypt(out, plaintext, ad, null, nonce, key)
+    return out
+  },
+  aeadDecrypt(ciphertext, ad, nonce, key) {
+    if (ciphertext.length < 16) return null
+    const out = new Uint8Array(ciphertext.length - 16)
+    try {
+      sodium.crypto_aead_chacha20poly1305_ietf_decrypt(out, null, ciphertext, ad, nonce, key)
+    } catch {
+      return null
+    }
+    return out
+  },
+  edScalarmultBase(scalar) {
+    const out = new Uint8Array(32)
+    sodium.crypto_scalarmult_ed25519_base_noclamp(out, scalar)
+    return out
+  },
+  edScalarmult(scalar, point) {
+    if (point.length !== 32) return null
+    const out = new Uint8Array(32)
+    try {
+      // libsodium refuses non-canonical, small-order and mixed-order points, and an identity result.
+      sodium.crypto_scalarmult_ed25519_noclamp(out, scalar, point)
+    } catch {
+      return null
+    }
+    return out
+  },
+  secretstreamInitPush(state, header, key) {
+    sodium.crypto_secretstream_xchacha20poly1305_init_push(state, header, key)
+  },
+  secretstreamPush(state, out, message, tag) {
+    sodium.crypto_secretstream_xchacha20poly1305_push(state, out, message, null, tag)
+  },
+  secretstreamInitPull(state, header, key) {
+    sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, header, key)
+  },
+  secretstreamPull(state, out, cipher) {
+    if (cipher.length < 17) return -1
+    try {
+      sodium.crypto_secretstream_xchacha20poly1305_pull(state, out, TAG, cipher, null)
+    } catch {
+      return -1
+    }
+    return TAG[0]!
+  },
+  wipe(bytes) {
+    sodium.sodium_memzero(bytes)
+  },
+  allocUninitialized(length) {
+    const b = Buffer.allocUnsafeSlow(length)
+    return new Uint8Array(b.buffer, b.byteOffset, length)
+  },
+}

@@ -1,0 +1,285 @@
+import {
+  HandshakeError,
+  MsError,
+  StreamError,
+  TimeoutError,
+  appendSegment,
+  connectionFromChannel,
+  toBase64,
+  type ByteChannel,
+  type CanonicalScope,
+  type Connection,
+  type Segment,
+  type Transform,
+  type UpgradeOptions,
+} from '@ms/core'
+import { copyBytes, type NoiseCrypto } from './crypto/types.js'
+import {
+  MAX_PAYLOAD,
+  MSG1_BASE,
+  MSG2_BASE,
+  createHandshakeState,
+  readMessage1,
+  readMessage2,
+  split,
+  writeMessage1,
+  writeMessage2,
+  type HandshakeState,
+  type SplitResult,
+} from './handshake.js'
+import { decode32, normalizeKeys, normalizeNetworkKey, type KeyPair, type KeysInput } from './keys.js'
+import { HandshakeReader, noiseChannel } from './channel.js'
+import { Deadline } from './deadline.js'
+import { MAX_MESSAGE, SecretStreamDecoder, SecretStreamEncoder, frame, readLength, streamId } from './secretstream.js'
+import { channelFromStreams } from './stream-channel.js'
+
+/** What the noise transform learnt about the peer; on `connection.info.noise`. */
+export interface NoiseInfo {
+  /** The peer's long-term Ed25519 public key (32 bytes), authenticated by the handshake. */
+  publicKey: Uint8Array
+  /** The Noise handshake hash (64 bytes): the same on both ends, unique to this connection. */
+  handshakeHash: Uint8Array
+  /** Inbound only: the truthy value `authorize` returned for this peer (its permissions). */
+  authorization?: unknown
+}
+
+declare module '@ms/core' {
+  interface ConnectionInfo {
+    noise?: NoiseInfo
+  }
+}
+
+export interface NoiseOptions {
+  /** Our long-term Ed25519 key pair: `{ publicKey, secretKey }` bytes or ssb-keys `{ public, private }` (the same as shs's). */
+  keys: KeysInput
+  /**
+   * Optional network key (32 bytes or base64), mixed into the Noise
+   * prologue: peers with different network keys cannot complete a
+   * handshake. Without it the wire is that of `@hyperswarm/secret-stream`.
+   */
+  networkKey?: Uint8Array | string
+  /**
+   * Server side: decides whether a client (by its public key) may connect.
+   * A truthy result (or promise of one) accepts and is kept on
+   * `info.noise.authorization`; a falsy result or a throw rejects, and the
+   * client then receives nothing. Default: accept every client that
+   * completed msg1 (it knew our key and the network key).
+   */
+  authorize?: (remotePublicKey: Uint8Array) => unknown
+  /** Milliseconds for the whole handshake. Default 5000. */
+  timeout?: number
+  /** Largest secretstream message accepted from the peer, in bytes. Default (and most) 16 MiB - 1, the format's limit. */
+  maxMessage?: number
+}
+
+/** Dial options parsed from `noise:<server key>`. */
+export interface NoiseDialOptions {
+  /** The server's Ed25519 public key. */
+  publicKey: Uint8Array
+}
+
+export interface NoiseTransform extends Transform<NoiseDialOptions> {
+  readonly name: 'noise'
+  /** Our public key. */
+  readonly publicKey: Uint8Array
+  /** The backend in use (`sodium` or `noble`). */
+  readonly crypto: NoiseCrypto
+}
+
+const DEFAULT_TIMEOUT = 5000
+const acceptAll = () => true
+
+/**
+ * Our handshake payload: 'm' 's', version 1, flags. Flag 1: this side ends
+ * its direction with a secretstream FINAL message, so the peer can tell a
+ * clean end from a truncation. secret-stream sends an empty payload and
+ * ignores ours; the payload is encrypted and in the transcript, so nobody
+ * in between can strip it.
+ */
+const HELLO = Uint8Array.of(0x6d, 0x73, 0x01, 0x01)
+function sendsFinal(payload: Uint8Array): boolean {
+  return payload.length >= 4 && payload[0] === 0x6d && payload[1] === 0x73 && payload[2]! >= 0x01 && (payload[3]! & 0x01) !== 0
+}
+
+/** Builds the `noise()` factory over one crypto backend. */
+export function createNoise(crypto: NoiseCrypto): (options: NoiseOptions) => NoiseTransform {
+  return function noise(options: NoiseOptions): NoiseTransform {
+    if (options === null || typeof options !== 'object') throw new TypeError('noise: options { keys } are required')
+    const keys = normalizeKeys(options.keys, crypto)
+    const prologue = options.networkKey === undefined ? new Uint8Array(0) : normalizeNetworkKey(options.networkKey)
+    const authorize = options.authorize ?? acceptAll
+    if (typeof authorize !== 'function') throw new TypeError('noise: authorize must be a function')
+    const timeout = options.timeout ?? DEFAULT_TIMEOUT
+    if (typeof timeout !== 'number' || !(timeout > 0)) throw new TypeError(`noise: timeout must be a positive number of milliseconds, got ${String(timeout)}`)
+    const maxMessage = options.maxMessage ?? MAX_MESSAGE
+    if (!Number.isInteger(maxMessage) || maxMessage < 17 || maxMessage > MAX_MESSAGE) {
+      throw new TypeError(`noise: maxMessage must be an integer from 17 to ${MAX_MESSAGE}`)
+    }
+    const ourKey = toBase64(keys.publicKey)
+
+    function parse(segment: Segment): NoiseDialOptions | null {
+      try {
+        if (segment.name !== 'noise' || segment.data.length !== 1) return null
+        const publicKey = decode32(segment.data[0])
+        return publicKey ? { publicKey } : null
+      } catch {
+        return null
+      }
+    }
+
+    function advertise(_scope: CanonicalScope): Segment {
+      return { name: 'noise', data: [ourKey] }
+    }
+
+    async function upgradeOutbound(connection: Connection, dial: NoiseDialOptions, upgrade: UpgradeOptions = {}): Promise<Connection> {
+      if (!dial || !(dial.publicKey instanceof Uint8Array) || dial.publicKey.length !== 32) {
+        throw new TypeError('noise: dial options need a 32-byte publicKey')
+      }
+      const address = appendSegment(connection.remoteAddress, { name: 'noise', data: [toBase64(dial.publicKey)] })
+      return run(connection, upgrade, address, 'outbound', async (io) => {
+        const state = createHandshakeState({ crypto, initiator: true, local: keys, remotePublicKey: dial.publicKey, prologue, address })
+        io.write(frame(writeMessage1(state, HELLO)))
+        const length = readLength(await io.read(3, 'msg2'))
+        if (length < MSG2_BASE || length > MSG2_BASE + MAX_PAYLOAD) {
+          throw new HandshakeError(`noise: msg2 announces ${length} bytes, not a noise server reply`, { stage: 'msg2', address })
+        }
+        const payload = readMessage2(state, await io.read(length, 'msg2'))
+        return { state, payload, authorization: undefined, address }
+      })
+    }
+
+    async function upgradeInbound(connection: Connection, upgrade: UpgradeOptions = {}): Promise<Connection> {
+      const inner = connection.remoteAddress
+      return run(connection, upgrade, inner, 'inbound', async (io) => {
+        const state = createHandshakeState({ crypto, initiator: false, local: keys, prologue, address: inner })
+        const length = readLength(await io.read(3, 'msg1'))
+        if (length < MSG1_BASE || length > MSG1_BASE + MAX_PAYLOAD) {
+          throw new HandshakeError(`noise: msg1 announces ${length} bytes, not a noise client`, { stage: 'msg1', address: inner })
+        }
+        const payload = readMessage1(state, await io.read(length, 'msg1'))
+        const clientKey = state.remotePublicKey!
+        const address = appendSegment(inner, { name: 'noise', data: [toBase64(clientKey)] })
+        state.address = address
+        let authorization: unknown
+        try {
+          authorization = await io.race(Promise.resolve().then(() => authorize(copyBytes(clientKey))))
+        } catch (error) {
+          if (error instanceof MsError && io.aborted()) throw error
+          throw new HandshakeError('noise: authorize threw; client rejected', { stage: 'authorize', address, cause: error })
+        }
+        if (!authorization) {
+          throw new HandshakeError(`noise: client ${toBase64(clientKey)} not authorized`, { stage: 'authorize', address })
+        }
+        // msg2 is written together with our header message, below.
+        io.pending = frame(writeMessage2(state, HELLO))
+        return { state, payload, authorization, address }
+      })
+    }
+
+    interface Io {
+      read(n: number, stage: string): Promise<Uint8Array>
+      write(bytes: Uint8Array): void
+      race<T>(promise: Promise<T>): Promise<T>
+      aborted(): boolean
+      /** Bytes to send in front of our header message. */
+      pending?: Uint8Array
+    }
+
+    interface Outcome {
+      state: HandshakeState
+      payload: Uint8Array
+      authorization: unknown
+      address: string
+    }
+
+    /**
+     * Runs one handshake under the whole-handshake timeout and the caller's
+     * signal, on the inner connection's channel (or one over its streams),
+     * then wraps it in secretstream. On failure the inner connection is
+     * left to the caller (the contract says it closes it), and the server
+     * has written nothing.
+     */
+    async function run(
+      connection: Connection,
+      upgrade: UpgradeOptions,
+      address: string,
+      direction: 'inbound' | 'outbound',
+      handshake: (io: Io) => Promise<Outcome>,
+    ): Promise<Connection> {
+      const deadline = new Deadline(upgrade.signal, timeout, address, 'noise handshake')
+      let channel: ByteChannel | undefined
+      let reader: HandshakeReader | undefined
+      let outcome: Outcome
+      let keysOut: SplitResult
+      let io: Io | undefined
+      try {
+        if (deadline.aborted) throw deadline.reason
+        channel = connection.takeChannel?.() ?? channelFromStreams(connection)
+        const handshakeReader = (reader = new HandshakeReader(channel, address))
+        const inner = channel
+        // One listener for the whole handshake instead of one race per step.
+        deadline.onAbort((reason) => handshakeReader.abort(reason))
+        const fail = (stage: string) => (error: unknown) => {
+          throw describeFailure(error, stage, direction, address, deadline)
+        }
+        io = {
+          race: (promise) => deadline.race(promise),
+          aborted: () => deadline.aborted,
+          read: (n, stage) => handshakeReader.readExactly(n).catch(fail(stage)),
+          // Handshake messages are tiny: the channel takes them at once. A
+          // failed write shows as the failure of the next read.
+          write: (bytes) => void inner.write(bytes),
+        }
+        outcome = await handshake(io)
+        keysOut = split(outcome.state)
+      } catch (error) {
+        throw error instanceof MsError ? error : new HandshakeError('noise: handshake failed', { address, cause: error })
+      } finally {
+        deadline.dispose()
+      }
+      const initiator = direction === 'outbound'
+      const remotePublicKey = outcome.state.remotePublicKey!
+      const remoteAddress = outcome.address
+      const encoder = new SecretStreamEncoder(crypto, keysOut.tx, streamId(crypto, keysOut.hash, initiator))
+      const decoder = new SecretStreamDecoder(crypto, keysOut.rx, streamId(crypto, keysOut.hash, !initiator), { maxMessage, address: remoteAddress })
+      crypto.wipe(keysOut.tx)
+      // The server's msg2 and header go out in one write; the client's header follows msg2 at once.
+      const first = io!.pending
+      if (first) {
+        const both = new Uint8Array(first.length + encoder.headerMessage.length)
+        both.set(first, 0)
+        both.set(encoder.headerMessage, first.length)
+        channel!.write(both)
+      } else {
+        channel!.write(encoder.headerMessage)
+      }
+      const info: NoiseInfo = { publicKey: remotePublicKey, handshakeHash: copyBytes(keysOut.hash) }
+      if (direction === 'inbound') info.authorization = outcome.authorization
+      const box = noiseChannel({ inner: channel!, reader: reader!, decoder, encoder, peerSendsFinal: sendsFinal(outcome.payload), address: remoteAddress })
+      return connectionFromChannel(box, { remoteAddress, direction: connection.direction, info: { ...connection.info, noise: info } })
+    }
+
+    return { name: 'noise', publicKey: copyBytes(keys.publicKey), crypto, parse, advertise, upgradeOutbound, upgradeInbound }
+  }
+}
+
+const HINTS: Record<string, string> = {
+  'outbound:msg2': 'the server hung up after msg1: wrong server public key, a different network key, not authorized, or not a noise server',
+  'inbound:msg1': 'the client hung up before msg1 was complete',
+}
+
+function describeFailure(error: unknown, stage: string, direction: string, address: string, signal: { readonly aborted: boolean }): unknown {
+  // The timeout or the caller's abort: keep its type (TimeoutError/AbortError) and say where we were.
+  if (signal.aborted) {
+    if (error instanceof TimeoutError) {
+      return new TimeoutError(error.timeout, { address, what: `noise handshake (${direction}, during ${stage})`, cause: error })
+    }
+    return error
+  }
+  if (error instanceof StreamError) {
+    const hint = HINTS[`${direction}:${stage}`] ?? `the connection ended during ${stage}`
+    return new HandshakeError(`noise: ${hint}`, { stage, address, cause: error })
+  }
+  if (error instanceof HandshakeError) return error
+  return new HandshakeError(`noise: connection failed during ${stage}`, { stage, address, cause: error })
+}
