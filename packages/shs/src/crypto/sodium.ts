@@ -1,107 +1,130 @@
-import sodium from 'sodium-native'
+import { createRequire } from 'node:module'
+import type Sodium from 'sodium-native'
 import { isAllZero, type ShsCrypto } from './types.js'
+
+/** What loading sodium-native gave: its backend, or why there is none. */
+export type SodiumLoad = { crypto: ShsCrypto; error: undefined } | { crypto: undefined; error: unknown }
+
+/**
+ * Loads sodium-native, an optional peer dependency: a browser-only install
+ * must not pull 18 MB of native binaries, and a Node install without it (or
+ * on a platform without a prebuild) still works on @noble. `require` is
+ * synchronous, so this entry point has no top-level await and stays
+ * loadable through `require()` from CommonJS.
+ */
+export function loadSodiumCrypto(load: () => unknown = () => createRequire(import.meta.url)('sodium-native')): SodiumLoad {
+  try {
+    const sodium = load() as typeof Sodium
+    if (typeof sodium?.crypto_secretbox_easy !== 'function') throw new TypeError('sodium-native did not export libsodium functions')
+    return { crypto: sodiumCryptoOver(sodium), error: undefined }
+  } catch (error) {
+    return { crypto: undefined, error }
+  }
+}
 
 /**
  * libsodium through sodium-native (prebuilt binaries, no compiler needed).
  * libsodium signals failures by throwing from sodium-native; every call that
  * can fail on peer-controlled input is wrapped so it returns null/false.
  */
-export const sodiumCrypto: ShsCrypto = {
-  name: 'sodium',
-  randomBytes(length) {
-    const out = new Uint8Array(length)
-    sodium.randombytes_buf(out)
-    return out
-  },
-  signKeypairFromSeed(seed) {
-    const publicKey = new Uint8Array(32)
-    const secretKey = new Uint8Array(64)
-    sodium.crypto_sign_seed_keypair(publicKey, secretKey, seed)
-    return { publicKey, secretKey }
-  },
-  sign(message, secretKey) {
-    const sig = new Uint8Array(64)
-    sodium.crypto_sign_detached(sig, message, secretKey)
-    return sig
-  },
-  verify(signature, message, publicKey) {
-    if (signature.length !== 64 || publicKey.length !== 32) return false
-    try {
-      return sodium.crypto_sign_verify_detached(signature, message, publicKey)
-    } catch {
-      return false
-    }
-  },
-  edPublicToCurve(publicKey) {
-    if (publicKey.length !== 32) return null
-    const out = new Uint8Array(32)
-    try {
-      // libsodium rejects invalid, small-order and non-prime-order points here.
-      sodium.crypto_sign_ed25519_pk_to_curve25519(out, publicKey)
-    } catch {
-      return null
-    }
-    return out
-  },
-  edSecretToCurve(secretKey) {
-    const out = new Uint8Array(32)
-    sodium.crypto_sign_ed25519_sk_to_curve25519(out, secretKey)
-    return out
-  },
-  scalarmultBase(secretKey) {
-    const out = new Uint8Array(32)
-    sodium.crypto_scalarmult_base(out, secretKey)
-    return out
-  },
-  scalarmult(secretKey, publicKey) {
-    if (publicKey.length !== 32) return null
-    const out = new Uint8Array(32)
-    try {
-      // Throws when the result is all zeros (low-order point).
-      sodium.crypto_scalarmult(out, secretKey, publicKey)
-    } catch {
-      return null
-    }
-    return isAllZero(out) ? null : out
-  },
-  sha256(message) {
-    const out = new Uint8Array(32)
-    sodium.crypto_hash_sha256(out, message)
-    return out
-  },
-  auth(message, key) {
-    const out = new Uint8Array(32)
-    sodium.crypto_auth(out, message, key)
-    return out
-  },
-  authVerify(tag, message, key) {
-    if (tag.length !== 32) return false
-    try {
-      // crypto_auth_verify compares in constant time.
-      return sodium.crypto_auth_verify(tag, message, key)
-    } catch {
-      return false
-    }
-  },
-  secretboxInto(out, message, nonce, key) {
-    sodium.crypto_secretbox_easy(out, message, nonce, key)
-  },
-  secretboxOpenInto(out, box, nonce, key) {
-    if (box.length < 16) return false
-    return sodium.crypto_secretbox_open_easy(out, box, nonce, key)
-  },
-  secretboxDetachedInto(out, mac, message, nonce, key) {
-    sodium.crypto_secretbox_detached(out, mac, message, nonce, key)
-  },
-  secretboxOpenDetachedInto(out, cipher, mac, nonce, key) {
-    return sodium.crypto_secretbox_open_detached(out, cipher, mac, nonce, key)
-  },
-  wipe(bytes) {
-    sodium.sodium_memzero(bytes)
-  },
-  allocUninitialized(length) {
-    // A plain Uint8Array view, so callers never see Buffer semantics.
-    const b = Buffer.allocUnsafeSlow(length)
-    return new Uint8Array(b.buffer, b.byteOffset, length)
-  },
+function sodiumCryptoOver(sodium: typeof Sodium): ShsCrypto {
+  return {
+    name: 'sodium',
+    randomBytes(length) {
+      const out = new Uint8Array(length)
+      sodium.randombytes_buf(out)
+      return out
+    },
+    signKeypairFromSeed(seed) {
+      const publicKey = new Uint8Array(32)
+      const secretKey = new Uint8Array(64)
+      sodium.crypto_sign_seed_keypair(publicKey, secretKey, seed)
+      return { publicKey, secretKey }
+    },
+    sign(message, secretKey) {
+      const sig = new Uint8Array(64)
+      sodium.crypto_sign_detached(sig, message, secretKey)
+      return sig
+    },
+    verify(signature, message, publicKey) {
+      if (signature.length !== 64 || publicKey.length !== 32) return false
+      try {
+        return sodium.crypto_sign_verify_detached(signature, message, publicKey)
+      } catch {
+        return false
+      }
+    },
+    edPublicToCurve(publicKey) {
+      if (publicKey.length !== 32) return null
+      const out = new Uint8Array(32)
+      try {
+        // libsodium rejects invalid, small-order and non-prime-order points here.
+        sodium.crypto_sign_ed25519_pk_to_curve25519(out, publicKey)
+      } catch {
+        return null
+      }
+      return out
+    },
+    edSecretToCurve(secretKey) {
+      const out = new Uint8Array(32)
+      sodium.crypto_sign_ed25519_sk_to_curve25519(out, secretKey)
+      return out
+    },
+    scalarmultBase(secretKey) {
+      const out = new Uint8Array(32)
+      sodium.crypto_scalarmult_base(out, secretKey)
+      return out
+    },
+    scalarmult(secretKey, publicKey) {
+      if (publicKey.length !== 32) return null
+      const out = new Uint8Array(32)
+      try {
+        // Throws when the result is all zeros (low-order point).
+        sodium.crypto_scalarmult(out, secretKey, publicKey)
+      } catch {
+        return null
+      }
+      return isAllZero(out) ? null : out
+    },
+    sha256(message) {
+      const out = new Uint8Array(32)
+      sodium.crypto_hash_sha256(out, message)
+      return out
+    },
+    auth(message, key) {
+      const out = new Uint8Array(32)
+      sodium.crypto_auth(out, message, key)
+      return out
+    },
+    authVerify(tag, message, key) {
+      if (tag.length !== 32) return false
+      try {
+        // crypto_auth_verify compares in constant time.
+        return sodium.crypto_auth_verify(tag, message, key)
+      } catch {
+        return false
+      }
+    },
+    secretboxInto(out, message, nonce, key) {
+      sodium.crypto_secretbox_easy(out, message, nonce, key)
+    },
+    secretboxOpenInto(out, box, nonce, key) {
+      if (box.length < 16) return false
+      return sodium.crypto_secretbox_open_easy(out, box, nonce, key)
+    },
+    secretboxDetachedInto(out, mac, message, nonce, key) {
+      sodium.crypto_secretbox_detached(out, mac, message, nonce, key)
+    },
+    secretboxOpenDetachedInto(out, cipher, mac, nonce, key) {
+      return sodium.crypto_secretbox_open_detached(out, cipher, mac, nonce, key)
+    },
+    wipe(bytes) {
+      sodium.sodium_memzero(bytes)
+    },
+    allocUninitialized(length) {
+      // A plain Uint8Array view, so callers never see Buffer semantics.
+      const b = Buffer.allocUnsafeSlow(length)
+      return new Uint8Array(b.buffer, b.byteOffset, length)
+    },
+  }
 }
