@@ -1,5 +1,21 @@
-import sodium from 'sodium-native'
+import { createRequire } from 'node:module'
+import type Sodium from 'sodium-native'
 import type { NoiseCrypto } from './types.js'
+
+// sodium-native is an optional peer dependency: a browser-only install must
+// not pull native binaries, and a Node install without it (or on a platform
+// without a prebuild) falls back to @noble. `require` is synchronous, so
+// this entry point has no top-level await and stays loadable by require().
+const loaded = (() => {
+  try {
+    return { sodium: createRequire(import.meta.url)('sodium-native') as typeof Sodium, error: undefined }
+  } catch (error) {
+    return { sodium: undefined, error }
+  }
+})()
+/** Why sodium-native did not load, or `undefined` when it did; `sodiumCrypto` works only when this is `undefined`. */
+export const sodiumLoadError: unknown = loaded.error
+const sodium = loaded.sodium as typeof Sodium
 
 const TAG = new Uint8Array(1)
 
