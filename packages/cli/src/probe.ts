@@ -1,10 +1,10 @@
 import {
+  Deadline,
   DialError,
   HandshakeError,
   MsError,
   TimeoutError,
   createMultiServer,
-  linkSignal,
   parseMultiAddress,
   stringifyAddress,
   type Connection,
@@ -92,20 +92,21 @@ async function probeOne(text: string, alternative: ReturnType<typeof parseMultiA
   }
   const suite = suites.find((s) => s.map((p) => p.name).join('~') === plan.suite)!
   const [transport, ...transforms] = suite
-  const linked = linkSignal({ signal: options.signal, timeout: options.timeout(transport.name), address: text, what: 'probe' })
+  const linked = new Deadline({ signal: options.signal, timeout: options.timeout(transport.name), address: text, what: 'probe' })
   let connection: Connection | undefined
   let stage = 'connect'
   let stepStart = performance.now()
   try {
     options.onStep?.(text, 'connect')
-    connection = await raceAbort(transport.dial(plan.transportOptions, { signal: linked.signal }), linked.signal, (late) => void late.close())
+    // The deadline's race rejects even if a plugin ignores the signal; a late connection is closed.
+    connection = await linked.race(transport.dial(plan.transportOptions, { signal: linked.signal }), (late) => void late.close())
     steps.push({ stage: 'connect', plugin: transport.name, ok: true, ms: round(performance.now() - stepStart) })
     for (let k = 0; k < transforms.length; k++) {
       const transform = transforms[k] as Transform
       stage = transform.name
       stepStart = performance.now()
       options.onStep?.(text, transform.name)
-      connection = await raceAbort(transform.upgradeOutbound(connection, plan.transformOptions[k], { signal: linked.signal }), linked.signal)
+      connection = await linked.race(transform.upgradeOutbound(connection, plan.transformOptions[k], { signal: linked.signal }), (late) => void late.close())
       steps.push({ stage: transform.name, plugin: transform.name, ok: true, ms: round(performance.now() - stepStart) })
     }
     const publicKey = connection.info.shs?.publicKey
@@ -130,36 +131,6 @@ async function probeOne(text: string, alternative: ReturnType<typeof parseMultiA
 
 const round = (ms: number) => Math.round(ms * 10) / 10
 
-/** Rejects as soon as the signal aborts even if a plugin ignores it; a late connection is closed. */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal, onLate?: (value: T) => void): Promise<T> {
-  return new Promise((resolve, reject) => {
-    let done = false
-    const onAbort = () => {
-      if (done) return
-      done = true
-      reject(signal.reason)
-    }
-    if (signal.aborted) return onAbort()
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort)
-        if (done) onLate?.(value)
-        else {
-          done = true
-          resolve(value)
-        }
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort)
-        if (!done) {
-          done = true
-          reject(error)
-        }
-      },
-    )
-  })
-}
 
 const DIAL_REASONS: Record<string, string> = {
   ECONNREFUSED: 'refused',

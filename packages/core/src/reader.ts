@@ -62,27 +62,154 @@ export class ByteQueue {
   }
 }
 
+export interface ExactReaderOptions {
+  /** Carried by the `StreamError` for an early end. */
+  address?: string
+  /**
+   * Called whenever a read waits for more bytes than are buffered, once per
+   * shortfall: a pulled source (a stream reader) fetches one more chunk and
+   * `push`es it. Pushed sources (a channel, a socket) leave it out.
+   */
+  pull?: () => void
+  /** Called once `highWaterMark` bytes are buffered and unread, to stop a pushed source. */
+  pause?: () => void
+  /** Called when a read wants bytes (or the rest is drained) after `pause`. */
+  resume?: () => void
+  /** Bytes buffered before `pause` is called. Default 64 KiB. */
+  highWaterMark?: number
+}
+
+/**
+ * The one exact-length reader: bytes come in by `push` (from a channel sink,
+ * a socket's `data` events, or a stream through `pull`) and go out in exact
+ * counts by `readExactly`. `end()` and `fail()` settle the read that waits;
+ * `drain()` hands what is left to whoever reads next (the framing layer
+ * after a handshake), so no byte is lost. One read at a time.
+ */
+export class ExactReader {
+  readonly #queue = new ByteQueue()
+  readonly #options: ExactReaderOptions
+  #waiter: { n: number; resolve: (bytes: Uint8Array) => void; reject: (error: unknown) => void } | undefined
+  // Why reading cannot go on: a failure, or `true` for a clean end.
+  #stopped: unknown
+  #paused = false
+
+  constructor(options: ExactReaderOptions = {}) {
+    this.#options = options
+  }
+
+  /** Bytes buffered and not yet read. */
+  get buffered(): number {
+    return this.#queue.length
+  }
+
+  push(chunk: Uint8Array): void {
+    this.#queue.push(chunk)
+    const waiter = this.#waiter
+    if (waiter) {
+      if (this.#queue.length >= waiter.n) {
+        this.#waiter = undefined
+        waiter.resolve(this.#queue.take(waiter.n))
+      } else this.#options.pull?.()
+    }
+    if (!this.#paused && this.#options.pause && this.#queue.length >= (this.#options.highWaterMark ?? 64 * 1024)) {
+      this.#paused = true
+      this.#options.pause()
+    }
+  }
+
+  /** The source ended: a waiting read (and any later one that is short) rejects with `StreamError`. */
+  end(): void {
+    this.#stop(true)
+  }
+
+  /** The source failed or the read was abandoned (timeout, abort): a waiting read and all short later ones reject with `reason`. */
+  fail(reason: unknown): void {
+    this.#stop(reason)
+  }
+
+  #stop(reason: unknown): void {
+    if (this.#stopped !== undefined) return
+    this.#stopped = reason
+    const waiter = this.#waiter
+    this.#waiter = undefined
+    waiter?.reject(this.#failure(waiter.n))
+  }
+
+  #failure(n: number): unknown {
+    if (this.#stopped !== true) return this.#stopped
+    return new StreamError(`stream ended after ${this.#queue.length} of ${n} expected bytes`, { address: this.#options.address })
+  }
+
+  /** Resolves to exactly `n` bytes; rejects with `StreamError` if the source ends first, or with the reason given to `fail`. */
+  readExactly(n: number): Promise<Uint8Array> {
+    if (this.#waiter) return Promise.reject(new Error('one read at a time'))
+    if (this.#queue.length >= n) return Promise.resolve(this.#queue.take(n))
+    if (this.#stopped !== undefined) return Promise.reject(this.#failure(n))
+    const promise = new Promise<Uint8Array>((resolve, reject) => {
+      this.#waiter = { n, resolve, reject }
+    })
+    this.#wantMore()
+    return promise
+  }
+
+  #wantMore(): void {
+    if (this.#paused) {
+      this.#paused = false
+      this.#options.resume?.()
+    }
+    this.#options.pull?.()
+  }
+
+  /** Whether `pause` was called and no `resume` since: whoever takes over the source resumes it. */
+  get paused(): boolean {
+    return this.#paused
+  }
+
+  /**
+   * Removes and returns everything buffered, as it arrived, for whoever
+   * reads next. The reader is done with the source: it is not resumed here
+   * (see `paused`), so that the new reader can take its place first.
+   */
+  drain(): Uint8Array[] {
+    return this.#queue.drain()
+  }
+}
+
 export function createByteReader(source: ReadableStream<Uint8Array>, address?: string): ByteReader {
   const reader = source.getReader()
-  const buffered = new ByteQueue()
+  let reading = false
   let released = false
+  const exact = new ExactReader({
+    address,
+    // One stream read per shortfall, and never ahead of a read: what
+    // `release` hands back must still be in the stream.
+    pull() {
+      if (reading) return
+      reading = true
+      reader.read().then(
+        ({ value, done }) => {
+          reading = false
+          if (done) exact.end()
+          else exact.push(value)
+        },
+        (error: unknown) => {
+          reading = false
+          exact.fail(error)
+        },
+      )
+    },
+  })
 
-  async function readExactly(n: number): Promise<Uint8Array> {
-    if (released) throw new Error('reader already released')
-    while (buffered.length < n) {
-      const { value, done } = await reader.read()
-      if (done) {
-        throw new StreamError(`stream ended after ${buffered.length} of ${n} expected bytes`, { address })
-      }
-      buffered.push(value)
-    }
-    return buffered.take(n)
+  function readExactly(n: number): Promise<Uint8Array> {
+    if (released) return Promise.reject(new Error('reader already released'))
+    return exact.readExactly(n)
   }
 
   function release(): ReadableStream<Uint8Array> {
     if (released) throw new Error('reader already released')
     released = true
-    const leftover = buffered.drain()
+    const leftover = exact.drain()
     reader.releaseLock()
     if (leftover.length === 0) return source
     const rest = source.getReader()

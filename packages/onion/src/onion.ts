@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type Server, type Socket } from 'node:net'
 import {
+  Deadline,
   DialError,
   ListenError,
   MsError,
   abortReason,
-  linkSignal,
   scopeList,
   throwIfAborted,
   type CanonicalScope,
@@ -174,7 +174,7 @@ export function onion(options: OnionOptions = {}): OnionTransport {
         code: 'ONION_INVALID_ADDRESS',
       })
     }
-    const linked = linkSignal({ signal: dialOptions.signal, timeout: connectTimeout, address, what: `connecting to ${address} through Tor` })
+    const linked = new Deadline({ signal: dialOptions.signal, timeout: connectTimeout, address, what: `connecting to ${address} through Tor` })
     try {
       const socket = await socksConnect({
         proxies,
@@ -198,7 +198,7 @@ export function onion(options: OnionOptions = {}): OnionTransport {
     if (!control) throw new ListenError('the onion transport needs `control` (a Tor control port) to publish an onion service', { code: 'ENOCONTROL' })
     throwIfAborted(listenOptions.signal)
     const where = controlName(control)
-    const linked = linkSignal({ signal: listenOptions.signal, timeout: options.publishTimeout ?? DEFAULT_PUBLISH_TIMEOUT, what: 'publishing the onion service' })
+    const linked = new Deadline({ signal: listenOptions.signal, timeout: options.publishTimeout ?? DEFAULT_PUBLISH_TIMEOUT, what: 'publishing the onion service' })
     const sockets = new Set<Socket>()
     let server: Server | undefined
     let tor: TorControl | undefined
@@ -277,10 +277,12 @@ export function onion(options: OnionOptions = {}): OnionTransport {
         // Removing the service stops new connections only: streams already
         // open over it keep working (tested), so a graceful close of the
         // MultiServer can still finish them.
-        await withDeadline(liveTor.command(`DEL_ONION ${current.serviceId}`), 5000).catch(() => {
+        const deadline = new Deadline({ timeout: 5000, what: 'DEL_ONION' })
+        await deadline.race(liveTor.command(`DEL_ONION ${current.serviceId}`)).catch(() => {
           // Tor removes the service anyway once the control connection that
           // added it closes, which happens next.
         })
+        deadline.dispose()
         await liveTor.close()
       })()
       return closing
@@ -398,13 +400,3 @@ function watchUploads(tor: TorControl) {
   }
 }
 
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('deadline')), ms)
-      timer.unref()
-    }),
-  ]).finally(() => clearTimeout(timer))
-}

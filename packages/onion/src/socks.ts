@@ -1,5 +1,5 @@
 import { connect as netConnect, isIPv6, type Socket } from 'node:net'
-import { abortReason, throwIfAborted } from '@ms/core'
+import { ExactReader, StreamError, abortReason, throwIfAborted } from '@ms/core'
 import { ProxyUnreachableError, SocksProtocolError, SocksReplyError, type ProxyAttempt } from './errors.js'
 
 /** Where a SOCKS5 proxy (Tor's SocksPort) listens. */
@@ -125,38 +125,18 @@ function tcpConnect(proxy: SocksProxy, signal: AbortSignal, address: string): Pr
   })
 }
 
-/** Reads exact byte counts from a socket in flowing mode, for the handshake. */
-function socketReader(socket: Socket) {
-  let buffer: Buffer = Buffer.alloc(0)
-  let failure: Error | undefined
-  let wake: (() => void) | undefined
-  const onData = (chunk: Buffer) => {
-    buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk])
-    wake?.()
-  }
-  const onEnd = () => {
-    failure ??= new Error('the proxy closed the connection during the SOCKS handshake')
-    wake?.()
-  }
-  const onError = (error: Error) => {
-    failure ??= error
-    wake?.()
-  }
+/** Core's exact-length reader over a socket in flowing mode, for the handshake. */
+function socketReader(socket: Socket, address: string) {
+  const exact = new ExactReader({ address })
+  const onData = (chunk: Buffer) => exact.push(chunk)
+  const onEnd = () => exact.end()
+  const onError = (error: Error) => exact.fail(error)
   socket.on('data', onData)
   socket.on('end', onEnd)
   socket.on('close', onEnd)
   socket.on('error', onError)
   return {
-    async read(n: number): Promise<Buffer> {
-      while (buffer.length < n) {
-        if (failure) throw failure
-        await new Promise<void>((resolve) => (wake = resolve))
-        wake = undefined
-      }
-      const out = buffer.subarray(0, n)
-      buffer = buffer.subarray(n)
-      return out
-    },
+    read: (n: number) => exact.readExactly(n),
     /** Stops reading; with `keep`, unread bytes go back into the socket for the next reader. */
     detach(keep: boolean): void {
       socket.off('data', onData)
@@ -164,7 +144,8 @@ function socketReader(socket: Socket) {
       socket.off('close', onEnd)
       socket.off('error', onError)
       socket.pause()
-      if (keep && buffer.length > 0) socket.unshift(buffer)
+      const rest = exact.drain()
+      if (keep && rest.length > 0) socket.unshift(rest.length === 1 ? rest[0]! : Buffer.concat(rest))
     },
   }
 }
@@ -172,7 +153,7 @@ function socketReader(socket: Socket) {
 async function handshake(socket: Socket, proxy: SocksProxy, options: SocksConnectOptions): Promise<Socket> {
   const { signal, address, credentials } = options
   const name = proxyName(proxy)
-  const reader = socketReader(socket)
+  const reader = socketReader(socket, address)
   // Destroying the socket wakes a pending read with a failure; the catch
   // below then reports the abort reason instead of that failure.
   const onAbort = () => socket.destroy()
@@ -215,6 +196,7 @@ async function handshake(socket: Socket, proxy: SocksProxy, options: SocksConnec
     socket.destroy()
     if (signal.aborted) throw abortReason(signal, address)
     if (error instanceof SocksReplyError || error instanceof SocksProtocolError) throw error
+    if (error instanceof StreamError) throw protocolError(`closed the connection during the SOCKS handshake (${error.message})`, 'SOCKS_PROTOCOL', error)
     throw protocolError((error as Error).message ?? String(error), 'SOCKS_PROTOCOL', error)
   } finally {
     signal.removeEventListener('abort', onAbort)

@@ -1,5 +1,6 @@
 import {
   HandshakeError,
+  Deadline,
   MsError,
   StreamError,
   TimeoutError,
@@ -35,7 +36,6 @@ import {
 } from './handshake.js'
 import { decode32, normalizeAppKey, normalizeKeys, type KeyPair, type KeysInput } from './keys.js'
 import { boxChannel, HandshakeReader } from './channel.js'
-import { Deadline } from './deadline.js'
 import { decryptingReadable, encryptingWritable } from './streams.js'
 
 /** What the shs transform learnt about the peer; on `connection.info.shs`. */
@@ -181,7 +181,7 @@ export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransf
       direction: 'inbound' | 'outbound',
       handshake: (io: Io) => Promise<{ state: HandshakeState; authorization: unknown }>,
     ): Promise<Connection> {
-      const deadline = new Deadline(upgrade.signal, timeout, address, 'shs handshake')
+      const deadline = new Deadline({ signal: upgrade.signal, timeout, address, what: 'shs handshake' })
       const race = <T>(promise: Promise<T>) => deadline.race(promise)
       const fail = (stage: string) => (error: unknown) => {
         throw describeFailure(error, stage, direction, address, deadline)
