@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import sodium from 'sodium-native'
+import { createRequire } from 'node:module'
 import { nobleCrypto } from '../src/crypto/noble.js'
-import { sodiumCrypto } from '../src/crypto/sodium.js'
+import { sodiumCrypto, type SodiumNative } from '../src/crypto/sodium.js'
 import { TAG_FINAL, TAG_MESSAGE, TAG_REKEY } from '../src/crypto/types.js'
 
 // The two backends must agree byte for byte; libsodium (through
 // sodium-native directly, not our wrapper) is the reference.
+const sodium = createRequire(import.meta.url)('sodium-native') as SodiumNative
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
 const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n })
 

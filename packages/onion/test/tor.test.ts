@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AbortError, TimeoutError, createMultiServer, type Connection } from '@ms/core'
 import { activeResources, firstDifference, patternBytes, readAll, transportSuite, waitForNoLeaks } from '@ms/compliance'
+import { noise } from '@ms/noise'
 import { shs } from '@ms/shs'
 import { SocksReplyError, TorControlError, onion, type PublishedOnion } from '../src/index.js'
 import { eof } from './eof.js'
@@ -208,6 +209,66 @@ describe('publishing an onion service', () => {
     }
   }, TOR_TIMEOUT)
 
+  it('carries noise on top: onion~noise from one MultiServer to another, 1 MiB each way', async () => {
+    const serverKeys = ed25519Keys()
+    const clientKeys = ed25519Keys()
+    const server = createMultiServer([[onion({ control: control(), waitForPublish: true }), noise({ keys: serverKeys })]])
+    const fromServer = patternBytes(MiB, 33)
+    const fromClient = patternBytes(MiB, 34)
+    let serverGot: Promise<Uint8Array> | undefined
+    let accepted: Connection | undefined
+    const listener = await server.listen((s) => {
+      accepted = s
+      serverGot = readExactly(s, MiB)
+      void write(s, fromServer).catch(() => {})
+    })
+    try {
+      const address = server.stringify('public')
+      expect(address).toMatch(/^onion:[a-z2-7]{56}\.onion:8008~noise:[A-Za-z0-9+/]{43}=$/)
+      const client = createMultiServer([[onion({ socks: socks() }), noise({ keys: clientKeys })]])
+      const c = await client.connect(address)
+      try {
+        expect(c.remoteAddress).toBe(address)
+        const [, clientGot] = await Promise.all([write(c, fromClient), readExactly(c, MiB)])
+        expect(firstDifference(clientGot, fromServer)).toBeNull()
+        expect(firstDifference(await serverGot!, fromClient)).toBeNull()
+        expect(accepted!.info.noise?.publicKey).toEqual(clientKeys.publicKey)
+        expect(accepted!.remoteAddress.startsWith('onion:unknown~noise:')).toBe(true)
+        // FINAL carries each end in band, so the noise connection half-closes although Tor does not.
+        expect(c.halfClose).toBeUndefined()
+      } finally {
+        await c.close()
+      }
+    } finally {
+      await listener.close()
+    }
+  }, TOR_TIMEOUT)
+
+  it('half-closes through onion~noise: FINAL carries the end, the reply still arrives', async () => {
+    const serverKeys = ed25519Keys()
+    const server = createMultiServer([[onion({ control: control(), waitForPublish: true }), noise({ keys: serverKeys })]])
+    // The server answers only after the client's end: Tor alone would have
+    // closed the stream both ways at the client's FIN.
+    const listener = await server.listen((s) => {
+      void readAll(s.readable).then((question) => write(s, bytes(`re: ${text(question)}`)).then(() => s.writable.close())).catch(() => {})
+    })
+    try {
+      const client = createMultiServer([[onion({ socks: socks() }), noise({ keys: ed25519Keys() })]])
+      const c = await client.connect(server.stringify('public'))
+      try {
+        const reply = readAll(c.readable)
+        await write(c, bytes('question'))
+        await c.writable.close()
+        expect(text(await reply)).toBe('re: question')
+        await c.closed
+      } finally {
+        await c.close()
+      }
+    } finally {
+      await listener.close()
+    }
+  }, TOR_TIMEOUT)
+
   it('keeps the address across restarts with the key it handed back, and finds the cookie by itself', async () => {
     let first: PublishedOnion | undefined
     const a = onion({ control: control(), waitForPublish: true, onKey: (k) => (first = k) })
@@ -309,5 +370,20 @@ transportSuite({
   timeout: TOR_TIMEOUT,
   // Tor's client takes in tens of MiB of a stream before it pushes back
   // (measured: 35-70 MiB), far more than a kernel socket.
+  backpressureLimit: 128 * MiB,
+})
+
+// noise's FINAL gives half-close in band: the suite runs over onion~noise with no helper transform.
+const noiseServerKeys = ed25519Keys()
+const noiseClientKeys = ed25519Keys()
+transportSuite({
+  name: 'onion~noise (real Tor)',
+  server: () => [onion({ socks: socks(), control: control(), waitForPublish: true }), noise({ keys: noiseServerKeys, timeout: TOR_TIMEOUT })],
+  client: () => [onion({ socks: socks() }), noise({ keys: noiseClientKeys, timeout: TOR_TIMEOUT })],
+  scope: 'public',
+  largeBytes: 1 * MiB,
+  parallel: 8,
+  timeout: TOR_TIMEOUT,
+  channel: true,
   backpressureLimit: 128 * MiB,
 })

@@ -10,6 +10,7 @@ import { build } from 'esbuild'
 import { chromium, type BrowserContext } from 'playwright-core'
 import { randomBytes } from 'node:crypto'
 import { createMultiServer, toBase64, type Connection, type MultiServerListener, type Suite } from '@ms/core'
+import { noise, noiseCrypto } from '@ms/noise'
 import { shs, shsCrypto } from '@ms/shs'
 import { readAll, writeAll } from '@ms/compliance'
 import { ws } from '@ms/ws'
@@ -105,9 +106,10 @@ describe('a real browser (headless Chromium) talks to a Node MultiServer', () =>
     expect(bundle.inputs.some((i) => i.endsWith('packages/ws/src/index.ts'))).toBe(false)
     // The browser crypto backend, never the native one.
     expect(bundle.inputs.some((i) => i.includes('packages/shs/src/crypto/noble.ts'))).toBe(true)
+    expect(bundle.inputs.some((i) => i.includes('packages/noise/src/crypto/noble.ts'))).toBe(true)
     expect(bundle.inputs.some((i) => /sodium/.test(i))).toBe(false)
     console.log(
-      `browser bundle of core + ws + shs (minified, esbuild): ${(bundle.code.byteLength / 1024).toFixed(1)} KiB, ${(bundle.gzipped / 1024).toFixed(1)} KiB gzipped`,
+      `browser bundle of core + ws + shs + noise (minified, esbuild): ${(bundle.code.byteLength / 1024).toFixed(1)} KiB, ${(bundle.gzipped / 1024).toFixed(1)} KiB gzipped`,
     )
   })
 
@@ -119,14 +121,19 @@ describe('a real browser (headless Chromium) talks to a Node MultiServer', () =>
     expect(alone.gzipped).toBeLessThan(bundle.gzipped)
   })
 
-  async function exchange(suite: 'ws' | 'ws~shs') {
+  async function exchange(suite: 'ws' | 'ws~shs' | 'ws~noise') {
     ready()
     const fromServer = pattern(MiB, 202)
     const fromPage = pattern(MiB, 101)
     const appKey = randomBytes(32)
     const serverKeys = shsCrypto.signKeypairFromSeed(randomBytes(32))
     let serverSide!: Promise<{ got: Uint8Array; connection: Connection }>
-    const transports: Suite = suite === 'ws' ? [ws({ host: '127.0.0.1' })] : [ws({ host: '127.0.0.1' }), shs({ keys: serverKeys, appKey })]
+    const transports: Suite =
+      suite === 'ws'
+        ? [ws({ host: '127.0.0.1' })]
+        : suite === 'ws~shs'
+          ? [ws({ host: '127.0.0.1' }), shs({ keys: serverKeys, appKey })]
+          : [ws({ host: '127.0.0.1' }), noise({ keys: serverKeys, networkKey: appKey })]
     const server = createMultiServer([transports])
     listener = await server.listen((connection) => {
       serverSide = (async () => {
@@ -143,7 +150,8 @@ describe('a real browser (headless Chromium) talks to a Node MultiServer', () =>
     await page.goto(`http://127.0.0.1:${port}/`)
     await page.waitForFunction(() => typeof window.msTest === 'function')
     const started = performance.now()
-    const result: PageResult = await page.evaluate(([a, size, key]) => window.msTest(a, size, key || undefined), [address, MiB, suite === 'ws' ? '' : toBase64(appKey)] as const)
+    const protocol = suite === 'ws~noise' ? 'noise' : 'shs'
+    const result: PageResult = await page.evaluate(([a, size, key, p]) => window.msTest(a, size, key || undefined, p), [address, MiB, suite === 'ws' ? '' : toBase64(appKey), protocol] as const)
     const elapsed = performance.now() - started
     console.log(
       `${suite}: browser and Node exchanged 1 MiB each way in ${elapsed.toFixed(0)} ms (connect ${result.connectMs.toFixed(0)} ms, transfer and close ${result.transferMs.toFixed(0)} ms)`,
@@ -178,6 +186,16 @@ describe('a real browser (headless Chromium) talks to a Node MultiServer', () =>
     expect(result.ownKey).not.toBeNull()
     expect(toBase64(connection.info.shs!.publicKey)).toBe(result.ownKey)
     expect(connection.remoteAddress).toMatch(new RegExp(`^ws://127\\.0\\.0\\.1:\\d+~shs:${result.ownKey!.replace(/[+/]/g, (c) => '\\' + c)}$`))
+  })
+
+  it('exchanges 1 MiB both ways over ws~noise with a network key (noble on the page, sodium in Node); each side sees the other\'s key', { timeout: 120_000 }, async () => {
+    expect(noiseCrypto.name).toBe('sodium')
+    const { result, connection, serverKeys } = await exchange('ws~noise')
+    expect(result.backend).toBe('noble')
+    expect(result.peerKey).toBe(toBase64(serverKeys.publicKey))
+    expect(result.ownKey).not.toBeNull()
+    expect(toBase64(connection.info.noise!.publicKey)).toBe(result.ownKey)
+    expect(connection.remoteAddress).toMatch(new RegExp(`^ws://127\\.0\\.0\\.1:\\d+~noise:${result.ownKey!.replace(/[+/]/g, (c) => '\\' + c)}$`))
   })
 
   it('reports a refused dial in the browser as a DialError', { timeout: 60_000 }, async () => {

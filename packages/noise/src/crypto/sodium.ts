@@ -1,6 +1,29 @@
 import { createRequire } from 'node:module'
-import type Sodium from 'sodium-native'
 import type { NoiseCrypto } from './types.js'
+
+type Bytes = Uint8Array
+/**
+ * The subset of sodium-native 5 this package calls. sodium-native ships no
+ * types; loaded with require so that no ambient module declaration is
+ * needed (another package's declaration of the same module would clash).
+ */
+export interface SodiumNative {
+  randombytes_buf(out: Bytes): void
+  crypto_sign_seed_keypair(pk: Bytes, sk: Bytes, seed: Bytes): void
+  crypto_hash_sha512(out: Bytes, message: Bytes): void
+  crypto_generichash(out: Bytes, message: Bytes, key?: Bytes): void
+  crypto_generichash_batch(out: Bytes, batch: Bytes[], key?: Bytes): void
+  crypto_aead_chacha20poly1305_ietf_encrypt(out: Bytes, message: Bytes, ad: Bytes | null, nsec: null, nonce: Bytes, key: Bytes): number
+  crypto_aead_chacha20poly1305_ietf_decrypt(out: Bytes, nsec: null, cipher: Bytes, ad: Bytes | null, nonce: Bytes, key: Bytes): number
+  crypto_scalarmult_ed25519_base_noclamp(out: Bytes, scalar: Bytes): void
+  crypto_scalarmult_ed25519_noclamp(out: Bytes, scalar: Bytes, point: Bytes): void
+  crypto_secretstream_xchacha20poly1305_init_push(state: Bytes, header: Bytes, key: Bytes): void
+  crypto_secretstream_xchacha20poly1305_push(state: Bytes, out: Bytes, message: Bytes, ad: Bytes | null, tag: number): number
+  crypto_secretstream_xchacha20poly1305_init_pull(state: Bytes, header: Bytes, key: Bytes): void
+  crypto_secretstream_xchacha20poly1305_pull(state: Bytes, out: Bytes, tag: Bytes, cipher: Bytes, ad: Bytes | null): number
+  sodium_memzero(bytes: Bytes): void
+  crypto_core_ed25519_add(out: Bytes, a: Bytes, b: Bytes): void
+}
 
 // sodium-native is an optional peer dependency: a browser-only install must
 // not pull native binaries, and a Node install without it (or on a platform
@@ -8,14 +31,14 @@ import type { NoiseCrypto } from './types.js'
 // this entry point has no top-level await and stays loadable by require().
 const loaded = (() => {
   try {
-    return { sodium: createRequire(import.meta.url)('sodium-native') as typeof Sodium, error: undefined }
+    return { sodium: createRequire(import.meta.url)('sodium-native') as SodiumNative, error: undefined }
   } catch (error) {
     return { sodium: undefined, error }
   }
 })()
 /** Why sodium-native did not load, or `undefined` when it did; `sodiumCrypto` works only when this is `undefined`. */
 export const sodiumLoadError: unknown = loaded.error
-const sodium = loaded.sodium as typeof Sodium
+const sodium = loaded.sodium as SodiumNative
 
 const TAG = new Uint8Array(1)
 

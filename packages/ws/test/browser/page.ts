@@ -2,13 +2,14 @@
 // browser), so this pulls the browser builds of our packages: no Node
 // built-ins, no npm `ws`, the global WebSocket.
 import { DialError, createMultiServer, fromBase64, toBase64, type Suite } from '@ms/core'
+import { noise, noiseCrypto } from '@ms/noise'
 import { shs, shsCrypto } from '@ms/shs'
 import { ws } from '@ms/ws'
 import { pattern } from './pattern.js'
 
 declare global {
   interface Window {
-    msTest: (address: string, size: number, appKey?: string) => Promise<PageResult>
+    msTest: (address: string, size: number, appKey?: string, protocol?: 'shs' | 'noise') => Promise<PageResult>
     msDialError: (address: string) => Promise<{ isDialError: boolean; code: string | undefined; address: string | undefined } | null>
   }
 }
@@ -19,11 +20,11 @@ export interface PageResult {
   receivedBytes: number
   remoteAddress: string
   closedCleanly: boolean
-  /** What the page learnt of the server's key (shs only). */
+  /** What the page learnt of the server's key (shs or noise only). */
   peerKey: string | null
-  /** The page's own public key (shs only). */
+  /** The page's own public key (shs or noise only). */
   ownKey: string | null
-  /** Which crypto backend the page's shs used. */
+  /** Which crypto backend the page's shs or noise used. */
   backend: string | null
   /** Milliseconds to connect (and handshake), then to move the data and see the close. */
   connectMs: number
@@ -35,13 +36,21 @@ async function digest(bytes: Uint8Array): Promise<string> {
   return Array.from(hash, (b) => b.toString(16).padStart(2, '0')).join('')
 }
 
-window.msTest = async (address, size, appKey) => {
+window.msTest = async (address, size, appKey, protocol = 'shs') => {
   let suite: Suite = [ws()]
   let ownKey: string | null = null
-  if (appKey) {
+  let backend: string | null = null
+  if (appKey && protocol === 'shs') {
     const keys = shsCrypto.signKeypairFromSeed(crypto.getRandomValues(new Uint8Array(32)))
     ownKey = toBase64(keys.publicKey)
+    backend = shsCrypto.name
     suite = [ws(), shs({ keys, appKey: fromBase64(appKey)! })]
+  } else if (appKey) {
+    // noise: the key is its network key.
+    const keys = noiseCrypto.signKeypairFromSeed(crypto.getRandomValues(new Uint8Array(32)))
+    ownKey = toBase64(keys.publicKey)
+    backend = noiseCrypto.name
+    suite = [ws(), noise({ keys, networkKey: fromBase64(appKey)! })]
   }
   const client = createMultiServer([suite])
   const t0 = performance.now()
@@ -75,15 +84,16 @@ window.msTest = async (address, size, appKey) => {
   // Both sides ended their writes: the socket closes by itself.
   const closedCleanly = await Promise.race([connection.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))])
   const t2 = performance.now()
-  const info = connection.info as { shs?: { publicKey: Uint8Array } }
+  const info = connection.info as { shs?: { publicKey: Uint8Array }; noise?: { publicKey: Uint8Array } }
+  const peer = info.shs ?? info.noise
   return {
     receivedDigest: await digest(all),
     receivedBytes: received,
     remoteAddress: connection.remoteAddress,
     closedCleanly,
-    peerKey: info.shs ? toBase64(info.shs.publicKey) : null,
+    peerKey: peer ? toBase64(peer.publicKey) : null,
     ownKey,
-    backend: appKey ? shsCrypto.name : null,
+    backend,
     connectMs: t1 - t0,
     transferMs: t2 - t1,
   }
