@@ -1,0 +1,88 @@
+import { sodiumCrypto, shs as msShs, type ShsOptions } from '@ms/shs'
+import { legacyPlugin } from '../../legacy.js'
+import type { Callback, OriginalStream } from '../types.js'
+import { setAddress } from '../util.js'
+
+/** The options of the original `multiserver/plugins/shs`. */
+export interface ShsPluginOptions {
+  /** Our key pair (`{ publicKey, secretKey }` Buffers, or ssb-keys `{ public, private }`), or a 32-byte seed. */
+  keys?: ShsOptions['keys'] | Uint8Array
+  /** A 32-byte seed to derive our key pair from, when `keys` is absent. */
+  seed?: Uint8Array
+  /** The network key: 32 bytes or base64. */
+  appKey: Uint8Array | string
+  /** `auth(publicKey, cb)`: `cb(null, truthy)` lets the client in (the value becomes `stream.auth`). */
+  auth?: (publicKey: Buffer, cb: (error: Error | null, auth?: unknown) => void) => void
+  /** Same as `auth`. */
+  authenticate?: (publicKey: Buffer, cb: (error: Error | null, auth?: unknown) => void) => void
+  /** Milliseconds for the handshake. */
+  timeout?: number
+}
+
+/** What the original's shs `parse` returns. */
+export interface ShsParsed {
+  key: Buffer
+  seed: Buffer | undefined
+}
+
+function isSeed(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array && value.length === 32
+}
+
+/** `require('multiserver/plugins/shs')(opts)` on `@ms/shs`. */
+export function Shs(options: ShsPluginOptions) {
+  if (options === null || typeof options !== 'object') throw new TypeError('multiserver/plugins/shs: options { keys, appKey, auth } are required')
+  const input = options.keys || options.seed
+  if (!input) throw new TypeError('multiserver/plugins/shs: option "keys" (or "seed") is required')
+  // As secret-handshake's toKeys: 32 bytes are a seed.
+  const keys = isSeed(input) ? sodiumCrypto.signKeypairFromSeed(input) : (input as ShsOptions['keys'])
+  const auth = options.auth || options.authenticate
+  if (auth !== undefined && typeof auth !== 'function') throw new TypeError('multiserver/plugins/shs: option "auth" must be a function (publicKey, cb)')
+  const transform = msShs({
+    keys,
+    appKey: options.appKey,
+    ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+    ...(auth
+      ? {
+          authorize: (publicKey: Uint8Array) =>
+            new Promise<unknown>((resolve, reject) => {
+              auth(Buffer.from(publicKey), (error, value) => (error ? reject(error) : resolve(value)))
+            }),
+        }
+      : {}),
+  })
+  const base = legacyPlugin(transform)
+  const publicKey = Buffer.from(transform.publicKey)
+  const ours = 'shs:' + publicKey.toString('base64')
+
+  return {
+    name: 'shs' as const,
+    create(dial?: Partial<ShsParsed> | null) {
+      const client = !!(dial && dial.key)
+      const inner = base.create(client ? { publicKey: dial!.key, ...(dial!.seed ? { seed: dial!.seed } : {}) } : undefined)
+      return function shsTransform(stream: OriginalStream, cb: Callback<OriginalStream>) {
+        inner(stream as never, (error, out) => {
+          // As the original: a failed handshake does not tell who it was with.
+          if (error) return cb(setAddress(error, 'shs:'))
+          const result = out as unknown as OriginalStream
+          result.address = 'shs:' + Buffer.from(result.remote!).toString('base64')
+          cb(null, result)
+        })
+      }
+    },
+    parse(text: string): ShsParsed | null {
+      if (typeof text !== 'string') return null
+      const parts = text.split(':')
+      if (parts[0] !== 'shs') return null
+      const parsed = transform.parse({ name: 'shs', data: parts.slice(1) })
+      return parsed ? { key: Buffer.from(parsed.publicKey), seed: parsed.seed ? Buffer.from(parsed.seed) : undefined } : null
+    },
+    stringify(): string {
+      return ours
+    },
+    publicKey,
+  }
+}
+
+export default Shs
+export { Shs as 'module.exports' }
