@@ -1,4 +1,4 @@
-import { sodiumCrypto, shs as msShs, type ShsOptions } from '@ms/shs'
+import { shsCrypto, shs as msShs, type ShsOptions } from '@ms/shs'
 import { legacyPlugin } from '../../legacy.js'
 import type { Callback, OriginalStream } from '../types.js'
 import { setAddress } from '../util.js'
@@ -35,7 +35,7 @@ export function Shs(options: ShsPluginOptions) {
   const input = options.keys || options.seed
   if (!input) throw new TypeError('multiserver/plugins/shs: option "keys" (or "seed") is required')
   // As secret-handshake's toKeys: 32 bytes are a seed.
-  const keys = isSeed(input) ? sodiumCrypto.signKeypairFromSeed(input) : (input as ShsOptions['keys'])
+  const keys = isSeed(input) ? shsCrypto.signKeypairFromSeed(input) : (input as ShsOptions['keys'])
   const auth = options.auth || options.authenticate
   if (auth !== undefined && typeof auth !== 'function') throw new TypeError('multiserver/plugins/shs: option "auth" must be a function (publicKey, cb)')
   const transform = msShs({
