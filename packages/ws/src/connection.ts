@@ -1,4 +1,4 @@
-import { LimitError, StreamError, type Connection, type ConnectionInfo } from '@ms/core'
+import { LimitError, StreamError, queuedChunkSize, retainable, type Connection, type ConnectionInfo } from '@ms/core'
 
 /**
  * What the connection adapter needs from a WebSocket, whichever
@@ -18,6 +18,13 @@ export interface WsDriver {
   /** Stops delivering messages for now (no-op where the platform cannot). */
   pause(): void
   resume(): void
+  /**
+   * Sends something the peer must answer or fail on (a ping), so that a
+   * paused socket, which reads nothing, still learns that the peer is gone:
+   * writing to a dead TCP connection fails, and the driver then reports
+   * `closed`. Absent where the platform cannot (browsers).
+   */
+  probe?(): void
   /** Starts the closing handshake with a close frame. */
   close(code: number, reason: string): void
   /** Drops the connection without a closing handshake. */
@@ -41,7 +48,19 @@ export interface WsConnectionOptions {
   highWaterMark: number
   /** Milliseconds to wait for the peer's close frame before dropping the socket. */
   closeTimeout: number
+  /**
+   * While the socket is paused (our readable is full), milliseconds between
+   * probes (`WsDriver.probe`) that notice a peer that left. Default 5000.
+   */
+  pausedProbeInterval?: number
 }
+
+/**
+ * Messages smaller than this that arrive after we asked the socket to pause
+ * are gathered into one buffer (see `message`).
+ */
+const SPILL_MESSAGE = 1024
+const SPILL_BUFFER = 16 * 1024
 
 /** Close codes we send and how we read the ones we get. */
 export const CLOSE = {
@@ -94,6 +113,10 @@ export function createWsConnection(
   /** Why the socket closed badly, for writes that come later. */
   let failure: Error | undefined
   let closeTimer: ReturnType<typeof setTimeout> | undefined
+  let probeTimer: ReturnType<typeof setInterval> | undefined
+  // Small messages that arrived while paused, not yet enqueued.
+  let spill: Uint8Array | undefined
+  let spillLength = 0
   let resolveClosed!: () => void
   const closed = new Promise<void>((resolve) => (resolveClosed = resolve))
 
@@ -102,26 +125,59 @@ export function createWsConnection(
       start(controller) {
         readController = controller
       },
-      pull() {
-        if (paused) {
-          paused = false
-          driver.resume()
-        }
+      pull(controller) {
+        flushSpill()
+        if (paused && (controller.desiredSize ?? 0) > 0) resume()
       },
       cancel() {
         // WebSockets cannot stop one direction: from now on we drop what
         // arrives, and close the socket once our side is done too.
         readDone = true
         readCancelled = true
-        if (paused) {
-          paused = false
-          driver.resume()
-        }
+        spill = undefined
+        if (paused) resume()
         maybeFinish()
       },
     },
-    { highWaterMark, size: (chunk) => chunk.byteLength },
+    // Each message counts its bytes plus what a queued object costs, so the
+    // high-water mark bounds the number of queued messages too: 1-byte
+    // messages once took ~150 bytes of heap each, 256 Ki of them per
+    // connection before the socket was paused.
+    { highWaterMark, size: queuedChunkSize },
   )
+
+  function pause() {
+    paused = true
+    driver.pause()
+    // A paused socket reads nothing, so it would not see the peer leave;
+    // probing writes, and a write to a dead connection fails.
+    if (driver.probe && probeTimer === undefined && !socketClosed) {
+      probeTimer = setInterval(() => {
+        if (paused && !socketClosed) driver.probe!()
+      }, options.pausedProbeInterval ?? 5000)
+      ;(probeTimer as { unref?: () => void }).unref?.()
+    }
+  }
+
+  function resume() {
+    paused = false
+    stopProbing()
+    driver.resume()
+  }
+
+  function stopProbing() {
+    if (probeTimer === undefined) return
+    clearInterval(probeTimer)
+    probeTimer = undefined
+  }
+
+  function flushSpill() {
+    if (spillLength === 0) return
+    const gathered = spill!.subarray(0, spillLength)
+    spill = undefined
+    spillLength = 0
+    if (!readDone) readController.enqueue(retainable(gathered))
+  }
 
   const writable = new WritableStream<Uint8Array>({
     start(controller) {
@@ -185,10 +241,7 @@ export function createWsConnection(
   function startClose(code: number, reason: string) {
     if (closeTimer !== undefined || socketClosed) return
     // A paused socket would never read the peer's answering close frame.
-    if (paused) {
-      paused = false
-      driver.resume()
-    }
+    if (paused) resume()
     driver.close(code, reason)
     // A peer that never answers our close frame must not hold the socket forever.
     closeTimer = setTimeout(() => driver.terminate(), options.closeTimeout)
@@ -198,6 +251,8 @@ export function createWsConnection(
   function teardown(code: number, reason: string, cause: unknown) {
     const error = new StreamError('the connection was closed', { address: remoteAddress, cause })
     failure ??= error
+    spill = undefined
+    spillLength = 0
     if (!readDone) {
       readDone = true
       readController.error(error)
@@ -213,18 +268,31 @@ export function createWsConnection(
     message(data) {
       if (readCancelled) return
       if (readDone) return // data after the end marker: the peer broke the protocol; ignore it
-      if (data.byteLength === 0) {
+      const length = data.byteLength
+      if (length === 0) {
+        flushSpill()
         remoteEnded = true
         readDone = true
         readController.close()
         maybeFinish()
         return
       }
-      readController.enqueue(data)
-      if (!paused && (readController.desiredSize ?? 0) <= 0) {
-        paused = true
-        driver.pause()
+      if (paused && length < SPILL_MESSAGE) {
+        // After pause() the rest of the socket's current read still comes
+        // (npm ws parses a whole read at once: some 9,000 1-byte messages
+        // in 64 KiB). Small ones are gathered into one buffer, enqueued on
+        // the next pull, instead of one queued object each.
+        if (spill !== undefined && spillLength + length > spill.length) flushSpill()
+        spill ??= new Uint8Array(SPILL_BUFFER)
+        spill.set(data, spillLength)
+        spillLength += length
+        return
       }
+      flushSpill()
+      // A message is often a view into the socket's 64 KiB read: a small
+      // one is copied out so that it does not keep the whole read alive.
+      readController.enqueue(retainable(data))
+      if (!paused && (readController.desiredSize ?? 0) <= 0) pause()
     },
     text() {
       teardown(CLOSE.UNSUPPORTED_DATA, 'binary messages only', new StreamError('the peer sent a text message', { address: remoteAddress }))
@@ -232,6 +300,7 @@ export function createWsConnection(
     closed(code, reason, cause) {
       if (socketClosed) return
       socketClosed = true
+      stopProbing()
       if (closeTimer !== undefined) clearTimeout(closeTimer)
       const clean = code === 1000 || code === 1005
       if (!clean) {
@@ -242,10 +311,15 @@ export function createWsConnection(
             : new StreamError(`the WebSocket was closed with code ${detail}`, { address: remoteAddress, cause })
       }
       if (!readDone) {
-        readDone = true
         // A clean close without our end marker is how peers without half-close end their side.
-        if (clean) readController.close()
-        else readController.error(failure)
+        if (clean) {
+          flushSpill()
+          readDone = true
+          readController.close()
+        } else {
+          readDone = true
+          readController.error(failure)
+        }
       }
       if (!writeDone) {
         writeDone = true
@@ -267,6 +341,7 @@ export function createWsConnection(
         if (reason === undefined) {
           // Without a reason this is an orderly goodbye: the peer's readable ends, ours ends too.
           if (!readDone) {
+            flushSpill()
             readDone = true
             readController.close()
           }

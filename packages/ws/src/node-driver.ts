@@ -8,6 +8,8 @@ export interface NodeConnectionOptions {
   info: ConnectionInfo
   highWaterMark: number
   closeTimeout: number
+  /** While our readable is full and the socket paused, milliseconds between pings that notice a peer that left. Default 5000. */
+  pausedProbeInterval?: number
 }
 
 /**
@@ -48,6 +50,11 @@ export function fromNodeWebSocket(socket: WebSocket, options: NodeConnectionOpti
     },
     pause: () => socket.pause(),
     resume: () => socket.resume(),
+    probe: () => {
+      // A write to a connection the peer has torn down fails (EPIPE or
+      // ECONNRESET); ws then closes the socket and we learn of it.
+      if (socket.readyState === 1) socket.ping()
+    },
     close: (code, reason) => socket.close(code, reason),
     terminate: () => socket.terminate(),
   }
