@@ -241,8 +241,9 @@ interface Flood {
 
 /**
  * Writes `next()` chunks as fast as the kernel takes them, until it takes
- * nothing for STALL_MS; with a `budget`, until it took that many bytes
- * (a loaded machine can stall a process for longer than STALL_MS).
+ * nothing for STALL_MS; with a `budget`, until it took that many bytes or
+ * nothing for 4 * STALL_MS (a loaded machine can stall a process for
+ * longer than STALL_MS, which would end the attack too early to tell).
  */
 async function flood(raw: RawTcp, next: () => Uint8Array, budget?: number): Promise<Flood> {
   const start = Date.now()
@@ -256,7 +257,7 @@ async function flood(raw: RawTcp, next: () => Uint8Array, budget?: number): Prom
     if (raw.accepted !== last) {
       last = raw.accepted
       lastChange = now
-    } else if (budget === undefined && now - lastChange >= STALL_MS) return { stalled: true, accepted: last, ms: now - start }
+    } else if (now - lastChange >= (budget === undefined ? STALL_MS : 4 * STALL_MS)) return { stalled: true, accepted: last, ms: now - start }
     if (now - start > FLOOD_LIMIT_MS || last >= (budget ?? Infinity)) return { stalled: false, accepted: last, ms: now - start }
   }
 }
