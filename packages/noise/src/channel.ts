@@ -1,4 +1,4 @@
-import { ByteQueue, MsError, StreamError, type ByteChannel, type ChannelSink } from '@ms/core'
+import { ExactReader, MsError, StreamError, type ByteChannel, type ChannelSink } from '@ms/core'
 import type { SecretStreamDecoder, SecretStreamEncoder } from './secretstream.js'
 
 /**
@@ -12,18 +12,13 @@ import type { SecretStreamDecoder, SecretStreamEncoder } from './secretstream.js
 const HANDSHAKE_BUFFER = 64 * 1024
 
 /**
- * Reads exact byte counts from a channel during the handshake, then hands
- * the channel (and whatever arrived after the last handshake message) over
- * to the box-stream layer.
+ * Reads exact byte counts from a channel during the handshake (through
+ * core's `ExactReader`), then hands the channel (and whatever arrived after
+ * the last handshake message) over to the secretstream layer.
  */
 export class HandshakeReader implements ChannelSink {
   readonly #channel: ByteChannel
-  readonly #address: string
-  readonly #buffered = new ByteQueue()
-  #paused = false
-  #waiter: { n: number; resolve: (bytes: Uint8Array) => void; reject: (error: unknown) => void } | undefined
-  // Set once reading cannot go on (end, failure or abort); later reads reject with it.
-  #failure: unknown
+  readonly #exact: ExactReader
   // After handOver, events go here.
   #next: ChannelSink | undefined
   // What the channel reported before the handover, replayed to the new sink.
@@ -33,7 +28,12 @@ export class HandshakeReader implements ChannelSink {
 
   constructor(channel: ByteChannel, address: string) {
     this.#channel = channel
-    this.#address = address
+    this.#exact = new ExactReader({
+      address,
+      highWaterMark: HANDSHAKE_BUFFER,
+      pause: () => channel.pause(),
+      resume: () => channel.resume(),
+    })
     // One sink for the channel's whole life: it forwards once handed over.
     channel.start(this)
   }
@@ -41,13 +41,13 @@ export class HandshakeReader implements ChannelSink {
   // ChannelSink: buffered for readExactly until handOver, then forwarded.
   data(chunk: Uint8Array): void {
     if (this.#next) this.#next.data(chunk)
-    else this.#push(chunk)
+    else this.#exact.push(chunk)
   }
 
   end(): void {
     if (this.#next) return this.#next.end()
     this.#ended = true
-    this.#stop(new StreamError(`stream ended after ${this.#buffered.length} bytes of the handshake`, { address: this.#address }))
+    this.#exact.end()
   }
 
   drain(): void {
@@ -57,55 +57,23 @@ export class HandshakeReader implements ChannelSink {
   error(error: MsError): void {
     if (this.#next) return this.#next.error(error)
     this.#error = error
-    this.#stop(error)
+    this.#exact.fail(error)
   }
 
   readError(error: MsError): void {
     if (this.#next) return this.#next.readError(error)
     this.#readError = error
-    this.#stop(error)
-  }
-
-  #push(chunk: Uint8Array): void {
-    this.#buffered.push(chunk)
-    if (this.#buffered.length >= HANDSHAKE_BUFFER && !this.#paused) {
-      this.#paused = true
-      this.#channel.pause()
-    }
-    this.#settle()
-  }
-
-  #stop(error: unknown): void {
-    this.#failure ??= error
-    const waiter = this.#waiter
-    this.#waiter = undefined
-    waiter?.reject(this.#failure)
+    this.#exact.fail(error)
   }
 
   /** Rejects the pending read (and all later ones) with `reason`: the handshake's timeout or abort. */
   abort(reason: unknown): void {
-    this.#stop(reason)
-  }
-
-  #settle(): void {
-    const waiter = this.#waiter
-    if (!waiter || this.#buffered.length < waiter.n) return
-    this.#waiter = undefined
-    waiter.resolve(this.#buffered.take(waiter.n))
+    this.#exact.fail(reason)
   }
 
   /** Resolves to exactly `n` bytes; rejects with `StreamError` if the channel ends first. */
   readExactly(n: number): Promise<Uint8Array> {
-    if (this.#waiter) return Promise.reject(new Error('one read at a time'))
-    if (this.#buffered.length >= n) return Promise.resolve(this.#buffered.take(n))
-    if (this.#failure !== undefined) return Promise.reject(this.#failure)
-    if (this.#paused) {
-      this.#paused = false
-      this.#channel.resume()
-    }
-    return new Promise((resolve, reject) => {
-      this.#waiter = { n, resolve, reject }
-    })
+    return this.#exact.readExactly(n)
   }
 
   /**
@@ -114,12 +82,10 @@ export class HandshakeReader implements ChannelSink {
    * that came meanwhile.
    */
   handOver(sink: ChannelSink): void {
-    const rest = this.#buffered.drain()
+    const paused = this.#exact.paused
+    const rest = this.#exact.drain()
     this.#next = sink
-    if (this.#paused) {
-      this.#paused = false
-      this.#channel.resume()
-    }
+    if (paused) this.#channel.resume()
     for (const chunk of rest) sink.data(chunk)
     if (this.#error) sink.error(this.#error)
     else if (this.#readError) sink.readError(this.#readError)

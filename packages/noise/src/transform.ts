@@ -1,4 +1,5 @@
 import {
+  Deadline,
   HandshakeError,
   MsError,
   StreamError,
@@ -29,7 +30,6 @@ import {
 } from './handshake.js'
 import { decode32, normalizeKeys, normalizeNetworkKey, type KeyPair, type KeysInput } from './keys.js'
 import { HandshakeReader, noiseChannel } from './channel.js'
-import { Deadline } from './deadline.js'
 import { MAX_MESSAGE, SecretStreamDecoder, SecretStreamEncoder, frame, readLength, streamId } from './secretstream.js'
 import { channelFromStreams } from './stream-channel.js'
 
@@ -206,7 +206,7 @@ export function createNoise(crypto: NoiseCrypto): (options: NoiseOptions) => Noi
       direction: 'inbound' | 'outbound',
       handshake: (io: Io) => Promise<Outcome>,
     ): Promise<Connection> {
-      const deadline = new Deadline(upgrade.signal, timeout, address, 'noise handshake')
+      const deadline = new Deadline({ signal: upgrade.signal, timeout, address, what: 'noise handshake' })
       let channel: ByteChannel | undefined
       let reader: HandshakeReader | undefined
       let outcome: Outcome
