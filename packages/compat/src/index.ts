@@ -24,6 +24,7 @@ export {
   type LegacyTransportOptions,
   type LegacyTransformOptions,
 } from './legacy.js'
+export { fromLegacyPlugin, type FromLegacyPluginOptions, type LegacyDialOptions } from './from-legacy.js'
 export { MultiServer, splitAlternatives, type LegacyMultiServer, type LegacyMultiServerOptions } from './multiserver.js'
 export {
   secretStackTransport,

@@ -10,10 +10,13 @@ import {
   type MultiServerListener,
   type Scope,
   type Suite,
+  type Transform,
   type Transport,
 } from '@ms/core'
 import type { LegacyCallback, LegacyClose } from './legacy.js'
 import { toPullDuplex, type LegacyStream } from './pull.js'
+import { fromLegacyPlugin } from './from-legacy.js'
+import { describe, isMsTransform, isMsTransport, isOriginalTransform, isOriginalTransport } from './original/from-ms.js'
 
 export interface LegacyMultiServerOptions {
   /** Passed to every `connect` (timeout, stagger). */
@@ -87,14 +90,52 @@ function isValidAddress(text: string): boolean {
 }
 
 /**
+ * The transform, with inbound failures addressed as the original's compose
+ * addresses them: the inner address, `~`, and the transform's part
+ * (`net:127.0.0.1:51234~shs:` when shs cannot tell who it was).
+ */
+function namingFailures(transform: Transform<unknown>): Transform<unknown> {
+  const wrapped = Object.create(transform) as Transform<unknown> & { upgradeInbound: Transform<unknown>['upgradeInbound'] }
+  wrapped.upgradeInbound = (connection, options) =>
+    transform.upgradeInbound(connection, options).catch((error: unknown) => {
+      const inner = connection.remoteAddress
+      const address = (error as { address?: unknown } | null)?.address
+      if (error instanceof MsError && !(typeof address === 'string' && address.startsWith(inner + '~'))) {
+        ;(error as { address?: string }).address = `${inner}~${transform.name}:`
+      }
+      throw error
+    })
+  return wrapped
+}
+
+/**
+ * A plug as a suite: ms transports and transforms as they are, original-style
+ * plugins through `fromLegacyPlugin`; anything else is a TypeError naming it.
+ */
+function toSuite(plug: unknown, index: number): Suite {
+  const parts = Array.isArray(plug) ? plug : [plug]
+  if (parts.length === 0) throw new TypeError(`MultiServer: plug ${index} is an empty suite`)
+  return parts.map((part, k) => {
+    const where = Array.isArray(plug) ? `plug ${index}, part ${k}` : `plug ${index}`
+    const wantTransport = k === 0
+    if (wantTransport && (isMsTransport(part) || isOriginalTransport(part))) return fromLegacyPlugin(part as never)
+    if (!wantTransport && (isMsTransform(part) || isOriginalTransform(part))) return namingFailures(fromLegacyPlugin(part as never) as Transform<unknown>)
+    throw new TypeError(
+      `MultiServer: ${where} is not a ${wantTransport ? 'transport' : 'transform'} (an ms ${wantTransport ? 'Transport' : 'Transform'} or an original-style plugin), got ${describe(part)}`,
+    )
+  }) as unknown as Suite
+}
+
+/**
  * `MultiServer([[transport, ...transforms], ...])` with the original's call
  * shape, built on `createMultiServer`. Plugs are ms transports and
- * transforms (a bare transport is a suite of one); streams are pull-stream
+ * transforms or original-style plugins (through `fromLegacyPlugin`; a bare
+ * transport is a suite of one); anything else is a TypeError. Streams are pull-stream
  * duplexes of Buffers with `address`, `remote` and `auth`.
  */
-export function MultiServer(plugs: readonly (Suite | Transport<unknown>)[], options: LegacyMultiServerOptions = {}): LegacyMultiServer {
+export function MultiServer(plugs: readonly (Suite | Transport<unknown> | readonly unknown[] | object)[], options: LegacyMultiServerOptions = {}): LegacyMultiServer {
   if (!Array.isArray(plugs)) throw new TypeError('MultiServer needs an array of suites: [[transport, ...transforms], ...]')
-  const suites = plugs.map((plug) => (Array.isArray(plug) ? plug : [plug])) as unknown as Suite[]
+  const suites = plugs.map(toSuite)
   const ms = createMultiServer(suites)
 
   function client(address: string | readonly string[], cb: LegacyCallback<LegacyStream>): () => void {
