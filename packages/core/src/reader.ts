@@ -1,4 +1,5 @@
-import { StreamError } from './errors.js'
+import type { ByteChannel, ChannelSink } from './channel.js'
+import { StreamError, type MsError } from './errors.js'
 
 /**
  * Reads exact byte counts from a ReadableStream, for handshakes and
@@ -227,4 +228,84 @@ export function createByteReader(source: ReadableStream<Uint8Array>, address?: s
   }
 
   return { readExactly, release, cancel: (reason) => reader.cancel(reason) }
+}
+
+/**
+ * An `ExactReader` over a `ByteChannel`, for a transform's handshake: it
+ * starts the channel, reads exact byte counts (pausing the channel once
+ * `highWaterMark` unread bytes are buffered), then `handOver(sink)` sends
+ * the channel's events to the framing layer, the bytes that came after the
+ * handshake first, then an end or failure that came meanwhile.
+ */
+export class ChannelReader implements ChannelSink {
+  readonly #channel: ByteChannel
+  readonly #exact: ExactReader
+  // After handOver, events go here.
+  #next: ChannelSink | undefined
+  // What the channel reported before the handover, replayed to the new sink.
+  #ended = false
+  #error: MsError | undefined
+  #readError: MsError | undefined
+
+  constructor(channel: ByteChannel, options: { address?: string; highWaterMark?: number } = {}) {
+    this.#channel = channel
+    this.#exact = new ExactReader({
+      address: options.address,
+      highWaterMark: options.highWaterMark,
+      pause: () => channel.pause(),
+      resume: () => channel.resume(),
+    })
+    // One sink for the channel's whole life: it forwards once handed over.
+    channel.start(this)
+  }
+
+  // ChannelSink: buffered for readExactly until handOver, then forwarded.
+  data(chunk: Uint8Array): void {
+    if (this.#next) this.#next.data(chunk)
+    else this.#exact.push(chunk)
+  }
+
+  end(): void {
+    if (this.#next) return this.#next.end()
+    this.#ended = true
+    this.#exact.end()
+  }
+
+  drain(): void {
+    this.#next?.drain()
+  }
+
+  error(error: MsError): void {
+    if (this.#next) return this.#next.error(error)
+    this.#error = error
+    this.#exact.fail(error)
+  }
+
+  readError(error: MsError): void {
+    if (this.#next) return this.#next.readError(error)
+    this.#readError = error
+    this.#exact.fail(error)
+  }
+
+  /** Rejects the pending read (and all later ones) with `reason`: the handshake's timeout or abort. */
+  abort(reason: unknown): void {
+    this.#exact.fail(reason)
+  }
+
+  /** Resolves to exactly `n` bytes; rejects with `StreamError` if the channel ends first. */
+  readExactly(n: number): Promise<Uint8Array> {
+    return this.#exact.readExactly(n)
+  }
+
+  /** From now on the channel's events go to `sink`, starting with what was buffered. */
+  handOver(sink: ChannelSink): void {
+    const paused = this.#exact.paused
+    const rest = this.#exact.drain()
+    this.#next = sink
+    if (paused) this.#channel.resume()
+    for (const chunk of rest) sink.data(chunk)
+    if (this.#error) sink.error(this.#error)
+    else if (this.#readError) sink.readError(this.#readError)
+    else if (this.#ended) sink.end()
+  }
 }

@@ -1,4 +1,5 @@
 import {
+  ChannelReader,
   Deadline,
   HandshakeError,
   MsError,
@@ -29,7 +30,7 @@ import {
   type SplitResult,
 } from './handshake.js'
 import { decode32, normalizeKeys, normalizeNetworkKey, type KeyPair, type KeysInput } from './keys.js'
-import { HandshakeReader, noiseChannel } from './channel.js'
+import { noiseChannel } from './channel.js'
 import { MAX_MESSAGE, SecretStreamDecoder, SecretStreamEncoder, frame, readLength, streamId } from './secretstream.js'
 import { channelFromStreams } from './stream-channel.js'
 
@@ -208,14 +209,14 @@ export function createNoise(crypto: NoiseCrypto): (options: NoiseOptions) => Noi
     ): Promise<Connection> {
       const deadline = new Deadline({ signal: upgrade.signal, timeout, address, what: 'noise handshake' })
       let channel: ByteChannel | undefined
-      let reader: HandshakeReader | undefined
+      let reader: ChannelReader | undefined
       let outcome: Outcome
       let keysOut: SplitResult
       let io: Io | undefined
       try {
         if (deadline.aborted) throw deadline.reason
         channel = connection.takeChannel?.() ?? channelFromStreams(connection)
-        const handshakeReader = (reader = new HandshakeReader(channel, address))
+        const handshakeReader = (reader = new ChannelReader(channel, { address }))
         const inner = channel
         // One listener for the whole handshake instead of one race per step.
         deadline.onAbort((reason) => handshakeReader.abort(reason))

@@ -1,4 +1,4 @@
-import { ExactReader, MsError, StreamError, type ByteChannel, type ChannelSink } from '@ms/core'
+import { MsError, StreamError, type ByteChannel, type ChannelReader, type ChannelSink } from '@ms/core'
 import { BoxEncoder, type BoxDecoder } from './boxstream.js'
 import { ciphertextSlab } from './streams.js'
 
@@ -11,94 +11,9 @@ import { ciphertextSlab } from './streams.js'
  * `memory~shs`/`ws~shs`).
  */
 
-/** While handshaking, at most this much unread data is buffered before the channel is paused. */
-const HANDSHAKE_BUFFER = 64 * 1024
-
-/**
- * Reads exact byte counts from a channel during the handshake (through
- * core's `ExactReader`), then hands the channel (and whatever arrived after
- * the last handshake message) over to the box-stream layer.
- */
-export class HandshakeReader implements ChannelSink {
-  readonly #channel: ByteChannel
-  readonly #exact: ExactReader
-  // After handOver, events go here.
-  #next: ChannelSink | undefined
-  // What the channel reported before the handover, replayed to the new sink.
-  #ended = false
-  #error: MsError | undefined
-  #readError: MsError | undefined
-
-  constructor(channel: ByteChannel, address: string) {
-    this.#channel = channel
-    this.#exact = new ExactReader({
-      address,
-      highWaterMark: HANDSHAKE_BUFFER,
-      pause: () => channel.pause(),
-      resume: () => channel.resume(),
-    })
-    // One sink for the channel's whole life: it forwards once handed over.
-    channel.start(this)
-  }
-
-  // ChannelSink: buffered for readExactly until handOver, then forwarded.
-  data(chunk: Uint8Array): void {
-    if (this.#next) this.#next.data(chunk)
-    else this.#exact.push(chunk)
-  }
-
-  end(): void {
-    if (this.#next) return this.#next.end()
-    this.#ended = true
-    this.#exact.end()
-  }
-
-  drain(): void {
-    this.#next?.drain()
-  }
-
-  error(error: MsError): void {
-    if (this.#next) return this.#next.error(error)
-    this.#error = error
-    this.#exact.fail(error)
-  }
-
-  readError(error: MsError): void {
-    if (this.#next) return this.#next.readError(error)
-    this.#readError = error
-    this.#exact.fail(error)
-  }
-
-  /** Rejects the pending read (and all later ones) with `reason`: the handshake's timeout or abort. */
-  abort(reason: unknown): void {
-    this.#exact.fail(reason)
-  }
-
-  /** Resolves to exactly `n` bytes; rejects with `StreamError` if the channel ends first. */
-  readExactly(n: number): Promise<Uint8Array> {
-    return this.#exact.readExactly(n)
-  }
-
-  /**
-   * From now on the channel's events go to `sink`. The bytes that arrived
-   * after the handshake are delivered to it first, then an end or failure
-   * that came meanwhile.
-   */
-  handOver(sink: ChannelSink): void {
-    const paused = this.#exact.paused
-    const rest = this.#exact.drain()
-    this.#next = sink
-    if (paused) this.#channel.resume()
-    for (const chunk of rest) sink.data(chunk)
-    if (this.#error) sink.error(this.#error)
-    else if (this.#readError) sink.readError(this.#readError)
-    else if (this.#ended) sink.end()
-  }
-}
-
 export interface BoxChannelOptions {
   inner: ByteChannel
-  reader: HandshakeReader
+  reader: ChannelReader
   decoder: BoxDecoder
   encoder: BoxEncoder
   address: string
@@ -127,7 +42,7 @@ class BoxChannel implements ByteChannel {
   readonly closed: Promise<void>
   readonly halfClose = true
   readonly #inner: ByteChannel
-  readonly #reader: HandshakeReader
+  readonly #reader: ChannelReader
   readonly #decoder: BoxDecoder
   readonly #encoder: BoxEncoder
   readonly #address: string

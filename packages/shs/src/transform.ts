@@ -1,4 +1,5 @@
 import {
+  ChannelReader,
   HandshakeError,
   Deadline,
   MsError,
@@ -35,7 +36,7 @@ import {
   type SessionKeys,
 } from './handshake.js'
 import { decode32, normalizeAppKey, normalizeKeys, type KeyPair, type KeysInput } from './keys.js'
-import { boxChannel, HandshakeReader } from './channel.js'
+import { boxChannel } from './channel.js'
 import { decryptingReadable, encryptingWritable } from './streams.js'
 
 /** What the shs transform learnt about the peer; on `connection.info.shs`. */
@@ -186,7 +187,7 @@ export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransf
       const fail = (stage: string) => (error: unknown) => {
         throw describeFailure(error, stage, direction, address, deadline)
       }
-      let channelPath: { channel: ByteChannel; reader: HandshakeReader } | undefined
+      let channelPath: { channel: ByteChannel; reader: ChannelReader } | undefined
       let streamPath: { reader: ByteReader; writer: WritableStreamDefaultWriter<Uint8Array> } | undefined
       let result: { state: HandshakeState; authorization: unknown }
       let keysOut: SessionKeys
@@ -195,7 +196,7 @@ export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransf
         const channel = connection.takeChannel?.()
         let io: Io
         if (channel) {
-          const reader = new HandshakeReader(channel, address)
+          const reader = new ChannelReader(channel, { address })
           channelPath = { channel, reader }
           // One listener for the whole handshake instead of one race per step.
           deadline.onAbort((reason) => reader.abort(reason))
