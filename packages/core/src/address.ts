@@ -1,4 +1,4 @@
-import { AddressError } from './errors.js'
+import { AddressError, quoteInput } from './errors.js'
 
 /**
  * The multiserver address grammar, identical to npm `multiserver-address`
@@ -43,7 +43,7 @@ export function parseMultiAddress(text: string): Address[] {
     throw new AddressError(`an address must be a string, got ${typeof text}`)
   }
   const fail = (position: number, why: string): never => {
-    throw new AddressError(`invalid address ${JSON.stringify(text)}: ${why} ${where(text, position)}`, {
+    throw new AddressError(`invalid address ${quoteInput(text)}: ${why} ${where(text, position)}`, {
       address: text,
       position,
     })
@@ -127,7 +127,7 @@ export function escapeData(value: string): string {
 /** Writes one segment (`name:data:data`), escaping the data. */
 export function stringifySegment(segment: Segment): string {
   if (!NAME.test(segment.name)) {
-    throw new AddressError(`invalid protocol name ${JSON.stringify(segment.name)}`, { address: segment.name })
+    throw new AddressError(`invalid protocol name ${quoteInput(segment.name)}`, { address: segment.name })
   }
   return [segment.name, ...segment.data.map(escapeData)].join(':')
 }

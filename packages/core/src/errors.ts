@@ -33,7 +33,7 @@ export class NoTransportError extends MsError {
   readonly suites: string[]
   constructor(address: string, suites: string[]) {
     super(
-      `no suite understands ${JSON.stringify(address)}; this MultiServer knows: ${suites.join(', ') || '(none)'}`,
+      `no suite understands ${quoteInput(address)}; this MultiServer knows: ${suites.join(', ') || '(none)'}`,
       { address },
     )
     this.suites = suites
@@ -96,6 +96,16 @@ export class StreamError extends MsError {
     super(message, options)
     this.code = options.code
   }
+}
+
+/**
+ * `JSON.stringify(text)` for an error message, cut to its first `max`
+ * characters (then `…` and the length) when longer: input may be hostile,
+ * and a message must not repeat a megabyte of it.
+ */
+export function quoteInput(text: string, max = 80): string {
+  if (text.length <= max) return JSON.stringify(text)
+  return `${JSON.stringify(text.slice(0, max))}… (${text.length} characters)`
 }
 
 /** Every alternative of an address failed; `errors` holds each cause in order. */

@@ -1,7 +1,8 @@
 import { parseMultiAddress, stringifyAddress, stringifyMultiAddress, type Address, type Segment } from './address.js'
 import { AbortError, AddressError, ConnectError, DialError, HandshakeError, LimitError, MsError, NoTransportError, abortReason } from './errors.js'
+import { createAdmission, defaultSourceOf } from './admission.js'
 import { canonicalScope } from './scope.js'
-import { anySignal, linkSignal } from './signal.js'
+import { linkSignal } from './signal.js'
 import type { CanonicalScope, Connection, Scope, Suite, Transform, Transport, TransportListener } from './types.js'
 
 export interface ConnectOptions {
@@ -13,6 +14,13 @@ export interface ConnectOptions {
    * previous one is still pending (Happy Eyeballs). Default 250.
    */
   stagger?: number
+  /**
+   * Alternatives dialled at once. Once this many are pending, the next one
+   * starts only when one of them fails, however long they hang (with no
+   * `timeout`, an address listing many dead hosts would otherwise open a
+   * socket every `stagger` ms without end). Default 4.
+   */
+  maxConcurrentDials?: number
 }
 
 export interface MultiServerListenOptions {
@@ -26,10 +34,26 @@ export interface MultiServerListenOptions {
   onError?: (error: MsError) => void
   /**
    * Maximum number of inbound connections still being upgraded by their
-   * transforms (handshakes in progress). Excess connections are closed at
-   * once, before any transform runs. Default 1024.
+   * transforms (handshakes in progress). A newcomer is always admitted;
+   * when full, the listener sheds a pending handshake instead: the idlest
+   * one (longest without progress) of the source holding the most, so a
+   * flood of silent connections cannot lock live clients out. Each shed
+   * handshake is reported to `onError` as a `LimitError`. Default 1024.
    */
   maxPendingUpgrades?: number
+  /**
+   * Maximum handshakes in progress from one source (peer host; an IPv6
+   * peer's /64); at the cap a newcomer from that source sheds that
+   * source's idlest handshake. Default: `maxPendingUpgrades` (no cap of its
+   * own: peers behind one NAT, or every local client, share a source).
+   */
+  maxPendingPerSource?: number
+  /**
+   * The source a connection counts against, from its transport
+   * `remoteAddress`. Default `defaultSourceOf`: the peer host
+   * (`net:1.2.3.4:5678` and `ws://1.2.3.4:5678` give `1.2.3.4`), IPv6 by /64.
+   */
+  sourceOf?: (remoteAddress: string) => string
 }
 
 export interface CloseOptions {
@@ -45,6 +69,8 @@ export interface CloseOptions {
 export interface MultiServerListener {
   /** Open inbound connections (after their transforms completed). */
   readonly connections: ReadonlySet<Connection>
+  /** Inbound connections in their handshake now (see `maxPendingUpgrades`). */
+  readonly pending: number
   /** Idempotent; resolves when every suite and connection is closed. */
   close(options?: CloseOptions): Promise<void>
 }
@@ -79,6 +105,7 @@ export function suiteName(suite: Suite): string {
 }
 
 const DEFAULT_STAGGER = 250
+const DEFAULT_MAX_CONCURRENT_DIALS = 4
 const DEFAULT_MAX_PENDING_UPGRADES = 1024
 
 /**
@@ -149,15 +176,17 @@ export function createMultiServer(suites: readonly Suite[]): MultiServer {
     if (plans.length === 0) throw new NoTransportError(address, names)
     // One alternative and nothing to abort it: no race, no signal to link.
     if (plans.length === 1 && !options.signal && options.timeout === undefined) return dialOne(plans[0]!, undefined)
+    const maxDials = options.maxConcurrentDials ?? DEFAULT_MAX_CONCURRENT_DIALS
+    if (!(Number.isInteger(maxDials) && maxDials >= 1)) throw new TypeError(`connect: maxConcurrentDials must be a positive integer, got ${String(maxDials)}`)
     const linked = linkSignal({ signal: options.signal, timeout: options.timeout, address, what: 'connect' })
     try {
-      return await happyEyeballs(plans, linked.signal, options.stagger ?? DEFAULT_STAGGER, address)
+      return await happyEyeballs(plans, linked.signal, options.stagger ?? DEFAULT_STAGGER, maxDials, address)
     } finally {
       linked.dispose()
     }
   }
 
-  function happyEyeballs(plans: DialPlan[], signal: AbortSignal, stagger: number, address: string): Promise<Connection> {
+  function happyEyeballs(plans: DialPlan[], signal: AbortSignal, stagger: number, maxDials: number, address: string): Promise<Connection> {
     return new Promise<Connection>((resolve, reject) => {
       const attempts: AbortController[] = []
       const errors: { address: string; error: unknown }[] = new Array(plans.length)
@@ -167,29 +196,34 @@ export function createMultiServer(suites: readonly Suite[]): MultiServer {
       let winner: AbortController | undefined
       let timer: ReturnType<typeof setTimeout> | undefined
 
-      const finish = (fn: () => void) => {
+      const finish = (fn: () => void, reason: unknown = new MsError('another alternative connected first')) => {
         if (settled) return
         settled = true
         if (timer !== undefined) clearTimeout(timer)
         signal.removeEventListener('abort', onAbort)
         for (const attempt of attempts) {
-          if (attempt !== winner) attempt.abort(new MsError('another alternative connected first'))
+          if (attempt !== winner) attempt.abort(reason)
         }
         fn()
       }
-      const onAbort = () => finish(() => reject(abortReason(signal, address)))
+      // The only listener on the caller's signal: it aborts every attempt
+      // through the attempt's own controller, so a long list of
+      // alternatives never piles listeners onto one signal.
+      const onAbort = () => finish(() => reject(abortReason(signal, address)), signal.reason)
       if (signal.aborted) return onAbort()
       signal.addEventListener('abort', onAbort, { once: true })
 
       const startNext = () => {
-        if (settled || started >= plans.length) return
         if (timer !== undefined) clearTimeout(timer)
         timer = undefined
+        if (settled || started >= plans.length) return
+        // At the cap: the next starts when one of these fails.
+        if (started - failed >= maxDials) return
         const index = started++
         const p = plans[index]!
         const controller = new AbortController()
         attempts.push(controller)
-        dialOne(p, anySignal([signal, controller.signal])).then(
+        dialOne(p, controller.signal).then(
           (connection) => {
             if (settled) return void connection.close()
             winner = controller
@@ -201,12 +235,13 @@ export function createMultiServer(suites: readonly Suite[]): MultiServer {
             if (settled) return
             if (failed === plans.length) {
               finish(() => reject(plans.length === 1 ? error : new ConnectError(address, errors)))
-            } else if (started === failed) {
+            } else if (started === failed || started - failed === maxDials - 1) {
+              // Nothing pending, or a place under the cap freed: no reason to wait for the stagger.
               startNext()
             }
           },
         )
-        if (started < plans.length) {
+        if (started < plans.length && started - failed < maxDials) {
           timer = setTimeout(startNext, stagger)
           ;(timer as { unref?: () => void }).unref?.()
         }
@@ -222,42 +257,64 @@ export function createMultiServer(suites: readonly Suite[]): MultiServer {
     if (active) throw new MsError('this MultiServer is already listening; close its listener first')
     const onError = options.onError ?? (() => {})
     const maxPending = options.maxPendingUpgrades ?? DEFAULT_MAX_PENDING_UPGRADES
+    const maxPerSource = options.maxPendingPerSource ?? maxPending
+    for (const [name, value] of [['maxPendingUpgrades', maxPending], ['maxPendingPerSource', maxPerSource]] as const) {
+      if (!(Number.isInteger(value) && value >= 0)) throw new TypeError(`listen: ${name} must be a non-negative integer, got ${String(value)}`)
+    }
+    const admission = createAdmission({ max: maxPending, maxPerSource: Math.max(1, maxPerSource), sourceOf: options.sourceOf ?? defaultSourceOf })
     const lifetime = new AbortController()
     const connections = new Set<Connection>()
     const raw = new Set<Connection>()
     const upgrading = new Set<AbortController>()
-    let pending = 0
     const state: { suites: (TransportListener | undefined)[] } = { suites: [] }
     active = state
 
     const accept = (suite: Suite) => async (connection: Connection) => {
       const [, ...transforms] = suite
       if (lifetime.signal.aborted) return void connection.close()
-      if (pending >= maxPending && transforms.length > 0) {
-        void connection.close()
-        onError(new LimitError(`too many connections still in their handshake (${maxPending}); closed one`, { address: connection.remoteAddress }))
-        return
-      }
-      raw.add(connection)
-      void connection.closed.then(() => raw.delete(connection))
       let current = connection
-      pending += transforms.length > 0 ? 1 : 0
-      // One controller per upgrade rather than the listener's own signal:
-      // thousands of handshakes each adding an abort listener to one
-      // signal would trip Node's MaxListenersExceededWarning.
-      const upgrade = new AbortController()
-      upgrading.add(upgrade)
-      try {
-        for (const transform of transforms) {
-          current = await (transform as Transform).upgradeInbound(current, { signal: upgrade.signal })
+      if (transforms.length > 0) {
+        // One controller per upgrade rather than the listener's own signal:
+        // thousands of handshakes each adding an abort listener to one
+        // signal would trip Node's MaxListenersExceededWarning.
+        const upgrade = new AbortController()
+        let shedError: LimitError | undefined
+        const ticket = admission.admit(connection.remoteAddress, (why) => {
+          shedError = new LimitError(`shed a handshake in progress: ${why}`, { address: connection.remoteAddress })
+          upgrade.abort(shedError)
+          void connection.close(shedError)
+        })
+        if (!ticket) {
+          void connection.close()
+          onError(new LimitError('no handshake may be in progress (maxPendingUpgrades is 0); closed one', { address: connection.remoteAddress }))
+          return
         }
-      } catch (error) {
-        void connection.close(error)
-        if (!lifetime.signal.aborted) onError(asMsError(error, current.remoteAddress, 'handshake'))
-        return
-      } finally {
-        upgrading.delete(upgrade)
-        pending -= transforms.length > 0 ? 1 : 0
+        raw.add(connection)
+        void connection.closed.then(() => raw.delete(connection))
+        upgrading.add(upgrade)
+        const onProgress = () => admission.progress(ticket)
+        try {
+          for (let k = 0; k < transforms.length; k++) {
+            if (k > 0) onProgress()
+            current = await (transforms[k] as Transform).upgradeInbound(current, { signal: upgrade.signal, onProgress })
+          }
+        } catch (error) {
+          void connection.close(error)
+          if (!lifetime.signal.aborted) onError(shedError ?? asMsError(error, current.remoteAddress, 'handshake'))
+          return
+        } finally {
+          upgrading.delete(upgrade)
+          admission.release(ticket)
+        }
+        if (shedError) {
+          // Shed while the last step was finishing: it must not count as served.
+          void current.close(shedError)
+          if (!lifetime.signal.aborted) onError(shedError)
+          return
+        }
+      } else {
+        raw.add(connection)
+        void connection.closed.then(() => raw.delete(connection))
       }
       if (lifetime.signal.aborted) return void current.close()
       connections.add(current)
@@ -313,7 +370,13 @@ export function createMultiServer(suites: readonly Suite[]): MultiServer {
     const onSignal = () => void close()
     if (options.signal?.aborted) await close()
     else options.signal?.addEventListener('abort', onSignal, { once: true })
-    return { connections, close }
+    return {
+      connections,
+      close,
+      get pending() {
+        return admission.size
+      },
+    }
   }
 
   function stringify(scope: Scope = 'device'): string {

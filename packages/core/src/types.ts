@@ -138,8 +138,16 @@ export interface Transport<Options = unknown> {
 
 /** Options every upgrade receives. Transforms must honour `signal`. */
 export interface UpgradeOptions {
-  /** Aborted when the dial is abandoned or the listener closes. */
+  /** Aborted when the dial is abandoned or the listener closes (or sheds this handshake under load). */
   signal?: AbortSignal
+  /**
+   * Inbound only, optional to call: the peer just made progress (a
+   * handshake message arrived and verified). When more handshakes are
+   * pending than the listener allows, it sheds the one idle the longest,
+   * so a transform that reports progress keeps its live peers ahead of
+   * connections that send nothing.
+   */
+  onProgress?: () => void
 }
 
 /**

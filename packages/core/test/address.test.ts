@@ -119,3 +119,34 @@ describe('address grammar properties', () => {
     )
   })
 })
+
+describe('hostile input in error messages', () => {
+  it('quotes at most a short prefix of a 1 MB address', () => {
+    const huge = 'net:' + 'a'.repeat(1024 * 1024) + ' '
+    let error: unknown
+    try {
+      parseMultiAddress(huge)
+    } catch (e) {
+      error = e
+    }
+    expect(error).toBeInstanceOf(AddressError)
+    const message = (error as AddressError).message
+    expect(message.length).toBeLessThan(300)
+    expect(message).toContain(`(${huge.length} characters)`)
+    // Still says what and where.
+    expect(message).toContain(`at offset ${huge.length - 1}`)
+    expect((error as AddressError).position).toBe(huge.length - 1)
+  })
+
+  it('quotes short input whole', () => {
+    expect(() => parseMultiAddress('net:a b')).toThrow('invalid address "net:a b": character not allowed in address data at offset 5 (" ")')
+  })
+
+  it('keeps NoTransportError short too', async () => {
+    const { createMultiServer, memory, NoTransportError } = await import('../src/index.js')
+    const huge = 'zz:' + 'b'.repeat(1024 * 1024)
+    const error = await createMultiServer([[memory()]]).connect(huge).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(NoTransportError)
+    expect((error as Error).message.length).toBeLessThan(300)
+  })
+})

@@ -242,7 +242,7 @@ describe('createMultiServer', () => {
     await expect(createMultiServer([[memory()]]).connect(address)).rejects.toBeInstanceOf(DialError)
   })
 
-  it('closes excess connections before any transform runs when too many handshakes are pending', async () => {
+  it('sheds the idlest pending handshake, not the newcomer, when too many are pending', async () => {
     const errors: MsError[] = []
     let upgrades = 0
     const stall: Transform = {
@@ -258,9 +258,9 @@ describe('createMultiServer', () => {
     const raw = createMultiServer([[memory()]])
     const address = ms.stringify().split('~')[0]!
     const conns = await Promise.all([1, 2, 3, 4].map(() => raw.connect(address)))
-    await new Promise((r) => setTimeout(r, 10))
-    expect(upgrades).toBe(2)
-    expect(errors).toHaveLength(2)
+    await expect.poll(() => errors.length).toBe(2)
+    // Every newcomer got its handshake; two older ones were shed for them (admission.test.ts has the details).
+    expect(upgrades).toBe(4)
     expect(errors.every((e) => e instanceof LimitError)).toBe(true)
     await Promise.all(conns.map((c) => c.close()))
   })

@@ -139,8 +139,11 @@ export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransf
       const state = createHandshakeState({ crypto, appKey, local: keys, address: inner })
       return run(connection, upgrade, inner, 'inbound', async (io) => {
         verifyChallenge(state, await io.read(MSG1_LENGTH, 'msg1'), 'msg1')
+        // A live peer: under load the listener sheds idle handshakes first.
+        upgrade.onProgress?.()
         await io.write(createChallenge(state), 'msg2')
         const clientKey = serverVerifyAuth(state, await io.read(MSG3_LENGTH, 'msg3'))
+        upgrade.onProgress?.()
         state.address = appendSegment(inner, { name: 'shs', data: [toBase64(clientKey)] })
         let authorization: unknown
         try {
@@ -266,8 +269,10 @@ export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransf
 }
 
 const HINTS: Record<string, string> = {
-  'outbound:msg2': 'the server hung up after msg1: it uses a different app key (network), or is not a secret-handshake server',
-  'outbound:msg4': 'the server hung up after msg3: wrong server public key, or the server did not authorize us',
+  // The server closes without a word in every case, so we cannot tell which; say so.
+  'outbound:msg2':
+    'the server closed the connection before answering msg1: it was busy (shedding handshakes under load), uses a different app key (network), or is not a secret-handshake server',
+  'outbound:msg4': 'the server closed the connection after msg3: wrong server public key, the server did not authorize us, or it was busy (shedding handshakes under load)',
   'inbound:msg1': 'the client hung up before msg1',
   'inbound:msg3': 'the client hung up after msg2: it may use a different app key (network)',
 }

@@ -9,11 +9,13 @@ import {
   DialError,
   ListenError,
   abortReason,
+  createAdmission,
   isLoopback,
   isPrivate,
   isWildcardHost,
   scopeList,
   stripZone,
+  type AdmissionTicket,
   type CanonicalScope,
   type Connection,
   type ListenOptions,
@@ -90,11 +92,24 @@ export interface WsOptions {
   keepAlive?: boolean | number
   /** Milliseconds without a byte moving either way before the connection is dropped. Default: none. */
   idleTimeout?: number
-  /** Milliseconds a client may take to send its HTTP upgrade request (our own server only). Default 10000. */
+  /**
+   * Milliseconds a client may take from connecting to completing its HTTP
+   * upgrade request (our own server only; with TLS, the TLS handshake gets
+   * as long again). Timed per connection, so it holds within a few ms.
+   * Default 10000.
+   */
   handshakeTimeout?: number
+  /**
+   * Connections to our own server that have not completed their upgrade
+   * request yet. Over it, after one turn of the event loop, the oldest
+   * are dropped (of the peer host holding the most), so connections that
+   * send nothing cost a bounded amount and cannot crowd clients out.
+   * Default 1024.
+   */
+  maxPendingRequests?: number
 }
 
-const DEFAULTS = { maxPayload: 1024 * 1024, highWaterMark: 256 * 1024, closeTimeout: 2000, keepAliveDelay: 60_000, handshakeTimeout: 10_000 }
+const DEFAULTS = { maxPayload: 1024 * 1024, highWaterMark: 256 * 1024, closeTimeout: 2000, keepAliveDelay: 60_000, handshakeTimeout: 10_000, maxPendingRequests: 1024 }
 
 /**
  * The `ws` transport for Node: listens on its own HTTP(S) port or on a
@@ -118,6 +133,14 @@ export function ws(options: WsOptions = {}): Transport<WsAddress> {
   if (path === null) throw new TypeError(`ws: path ${JSON.stringify(options.path)} is not a URL path`)
   if (options.port !== undefined && !(Number.isInteger(options.port) && options.port >= 0 && options.port <= 65535)) {
     throw new TypeError(`ws: port must be an integer 0-65535, got ${String(options.port)}`)
+  }
+  const handshakeTimeout = options.handshakeTimeout ?? DEFAULTS.handshakeTimeout
+  if (!(typeof handshakeTimeout === 'number' && handshakeTimeout > 0)) {
+    throw new TypeError(`ws: handshakeTimeout must be a positive number of milliseconds, got ${String(options.handshakeTimeout)}`)
+  }
+  const maxPendingRequests = options.maxPendingRequests ?? DEFAULTS.maxPendingRequests
+  if (!(Number.isInteger(maxPendingRequests) && maxPendingRequests > 0)) {
+    throw new TypeError(`ws: maxPendingRequests must be a positive integer, got ${String(options.maxPendingRequests)}`)
   }
   const externals = ([] as string[]).concat((options.external as string | string[] | undefined) ?? [])
   for (const e of externals) {
@@ -184,12 +207,39 @@ export function ws(options: WsOptions = {}): Transport<WsAddress> {
     if (signal?.aborted) throw abortReason(signal, where)
     const own = options.server === undefined
     const tlsOptions = options.tls?.key && options.tls?.cert ? { key: options.tls.key, cert: options.tls.cert } : undefined
-    const server: http.Server = options.server ?? (tlsOptions ? https.createServer(tlsOptions) : http.createServer())
+    const server: http.Server = options.server ?? (tlsOptions ? https.createServer({ ...tlsOptions, handshakeTimeout }) : http.createServer())
     const secure = own ? tlsOptions !== undefined : (options.secure ?? server instanceof tls.Server)
     const wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false, clientTracking: false })
     let closed = false
 
+    // Our own server's connections until their upgrade request is complete:
+    // a deadline each, and a bound on how many may wait.
+    const waiting = new Map<Duplex, { timer: ReturnType<typeof setTimeout>; ticket: AdmissionTicket | null }>()
+    const requests = createAdmission({ max: maxPendingRequests, maxPerSource: maxPendingRequests, sourceOf: (host) => host })
+    const upgraded = (socket: Duplex) => {
+      const entry = waiting.get(socket)
+      if (!entry) return
+      waiting.delete(socket)
+      clearTimeout(entry.timer)
+      if (entry.ticket) requests.release(entry.ticket)
+    }
+    const track = (socket: NetSocket) => {
+      const timer = setTimeout(() => {
+        upgraded(socket)
+        socket.destroy()
+      }, handshakeTimeout)
+      timer.unref?.()
+      const ticket = requests.admit(socket.remoteAddress ?? '', () => {
+        upgraded(socket)
+        socket.destroy()
+      })
+      waiting.set(socket, { timer, ticket })
+      socket.once('close', () => upgraded(socket))
+    }
+
     const unroute = addRoute(server, path!, (req, socket, head) => {
+      // The request is in: its deadline and its place among pending requests end here.
+      upgraded(socket)
       if (closed) return reject(socket, 503, 'Service Unavailable')
       wss.handleUpgrade(req, socket, head, (websocket) => {
         if (closed) return void websocket.terminate()
@@ -211,11 +261,15 @@ export function ws(options: WsOptions = {}): Transport<WsAddress> {
     if (!unroute) throw new ListenError(`path ${path} is already served on this HTTP server`, { address: where, code: 'EADDRINUSE' })
 
     if (own) {
-      // A client trickling its upgrade request must not hold a socket for long.
-      server.headersTimeout = options.handshakeTimeout ?? DEFAULTS.handshakeTimeout
-      server.requestTimeout = options.handshakeTimeout ?? DEFAULTS.handshakeTimeout
+      // A client trickling its upgrade request must not hold a socket for
+      // long. Node checks these only every connectionsCheckingInterval (30 s
+      // by default), so each connection also gets its own timer (below).
+      server.headersTimeout = handshakeTimeout
+      server.requestTimeout = handshakeTimeout
+      server.on(tlsOptions ? 'secureConnection' : 'connection', track)
       // Plain HTTP requests to our own port get a clear answer instead of hanging.
-      server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+      server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+        upgraded(req.socket)
         res.writeHead(426, { Connection: 'close', Upgrade: 'websocket', 'Content-Type': 'text/plain' })
         res.end('this port speaks WebSocket only\n')
       })
@@ -259,6 +313,10 @@ export function ws(options: WsOptions = {}): Transport<WsAddress> {
         // connections belong to the MultiServer, which closes them.
         server.close()
         server.closeAllConnections()
+      }
+      for (const socket of [...waiting.keys()]) {
+        upgraded(socket)
+        socket.destroy()
       }
     }
     signal?.addEventListener('abort', onSignal, { once: true })
