@@ -10,6 +10,7 @@ import {
   abortReason,
   canonicalScope,
   escapeData,
+  stringifySegment,
   type CanonicalScope,
   type Connection,
   type DialOptions,
@@ -64,6 +65,20 @@ export function unixSegment(path: string): Segment {
   return { name: 'unix', data: path.split(':') }
 }
 
+/**
+ * `unix:<path>` as an address (what `remoteAddress` and errors carry):
+ * escaped by the grammar, so `;`, `~` and `!` in a path survive a parse.
+ * Characters the grammar cannot carry at all (spaces, non-ASCII) leave the
+ * path as it is: such a path cannot be advertised, but errors still name it.
+ */
+function unixAddress(path: string): string {
+  try {
+    return stringifySegment(unixSegment(path))
+  } catch {
+    return `unix:${path}`
+  }
+}
+
 /** The outcome of connecting to an existing socket file. */
 function probe(path: string): Promise<'live' | 'stale'> {
   return new Promise((resolve) => {
@@ -100,7 +115,7 @@ export function unix(options: UnixOptions = {}): Transport<UnixAddress> {
   }
 
   function dial({ path }: UnixAddress, { signal }: DialOptions = {}): Promise<Connection> {
-    const address = `unix:${path}`
+    const address = unixAddress(path)
     if (signal?.aborted) return Promise.reject(abortReason(signal, address))
     return new Promise<Connection>((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined
@@ -146,7 +161,7 @@ export function unix(options: UnixOptions = {}): Transport<UnixAddress> {
       }
     }
     const path = ownDir !== undefined ? join(ownDir, 'socket') : resolvePath(options.path!)
-    const address = `unix:${path}`
+    const address = unixAddress(path)
     const listenError = (message: string, code: string | undefined, cause?: unknown) =>
       new ListenError(`could not listen on ${address}: ${message}`, { address, code, cause })
 
