@@ -16,6 +16,8 @@
  * Scaled down for CI: a cap of 64 and a flood of 300 sockets (the report
  * used 1024 and ~1,100); LOCKOUT_MAX, LOCKOUT_SOCKETS and LOCKOUT_SECONDS
  * override them, e.g. LOCKOUT_MAX=1024 LOCKOUT_SOCKETS=1100 LOCKOUT_SECONDS=15.
+ * The third case floods the ws port before any upgrade (silent TCP), which
+ * ws's own `maxPendingRequests` bounds the same way.
  * The flood runs in its own process, as an attacker would.
  */
 import { fork, type ChildProcess } from 'node:child_process'
@@ -72,7 +74,8 @@ function startFlood(port: number, mode: 'tcp' | 'ws'): { child: ChildProcess; st
 async function lockoutRun(kind: 'net' | 'ws', floodMode: 'tcp' | 'ws') {
   const appKey = randomBase64(32)
   const serverKeys = keyPairFromSeed(randomBase64(32))
-  const server = createMultiServer([[kind === 'net' ? net() : ws(), shs({ keys: serverKeys, appKey })]])
+  // ws's own cap on connections before their upgrade, at the same scale.
+  const server = createMultiServer([[kind === 'net' ? net() : ws({ maxPendingRequests: MAX }), shs({ keys: serverKeys, appKey })]])
   const shed: MsError[] = []
   const listener = await server.listen(
     (c: Connection) => void c.readable.pipeTo(c.writable).catch(() => {}),
@@ -168,5 +171,13 @@ describe('lockout: a flood of silent, re-opening connections', () => {
     expect(f.fraction, JSON.stringify(f)).toBeGreaterThanOrEqual(GOAL)
     expect(f.floodDroppedByServer).toBeGreaterThan(SOCKETS - MAX)
     expect(f.peakPending).toBeLessThanOrEqual(MAX + Math.max(MAX, 1024))
+  }, 60_000 + SECONDS * 1000)
+
+  it(`serves at least ${GOAL * 100}% of good ws~shs clients while ${SOCKETS} silent sockets hold the HTTP port (maxPendingRequests ${MAX})`, async () => {
+    const f = await lockoutRun('ws', 'tcp')
+    expect(f.attempts).toBeGreaterThanOrEqual(GOOD)
+    expect(f.fraction, JSON.stringify(f)).toBeGreaterThanOrEqual(GOAL)
+    // They never upgraded, so the ws listener's own cap dropped them, not the handshake cap.
+    expect(f.floodDroppedByServer).toBeGreaterThan(SOCKETS - MAX)
   }, 60_000 + SECONDS * 1000)
 })
