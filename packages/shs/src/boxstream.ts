@@ -225,6 +225,11 @@ export class BoxDecoder {
         }
         const bodyLength = (header[0]! << 8) | header[1]!
         if (bodyLength > MAX_BODY) this.#fail(`header announces ${bodyLength} bytes, more than ${MAX_BODY}`)
+        // An empty body (not the goodbye) is accepted, as npm pull-box-stream
+        // accepts it, though no encoder sends one: it yields no plaintext,
+        // and costs what any frame costs. Readers count what a plaintext view
+        // pins, not its length (core's `retainable`), so a chunk of empty
+        // frames around one byte no longer holds a whole socket read.
         incrementNonce(nonce)
         this.#bodyLength = bodyLength
         this.#state = BODY
