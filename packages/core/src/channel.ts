@@ -175,14 +175,15 @@ export function retainable(chunk: Uint8Array): Uint8Array {
 
 // Shared by every stream: a per-connection `size` closure and strategy
 // object would cost memory on each of thousands of idle connections.
-const byteLength = (chunk: Uint8Array | undefined): number => chunk?.byteLength ?? 0
 const DEFAULT_READ_STRATEGY: QueuingStrategy<Uint8Array> = { highWaterMark: STREAM_QUEUE, size: queuedChunkSize }
 // The channel does the buffering (a socket's writableHighWaterMark). The
-// stream's queue is byte-counted and larger than a typical chunk so that
-// `writer.ready` stays resolved while the channel keeps up, rather than
-// flipping to a fresh pending promise after every write. Non-Uint8Array
-// chunks count as 0 here and are refused by write().
-const WRITE_STRATEGY: QueuingStrategy<Uint8Array> = { highWaterMark: STREAM_QUEUE, size: byteLength }
+// stream's queue is counted like the readable's (bytes plus a per-chunk
+// overhead, so tiny writes cannot pile up by the million) and larger than a
+// typical chunk so that `writer.ready` stays resolved while the channel
+// keeps up, rather than flipping to a fresh pending promise after every
+// write. Non-Uint8Array chunks count as the overhead here and are refused
+// by write().
+const WRITE_STRATEGY: QueuingStrategy<Uint8Array> = { highWaterMark: STREAM_QUEUE, size: (chunk) => (chunk?.byteLength ?? 0) + QUEUED_CHUNK_OVERHEAD }
 
 /**
  * WHATWG streams over a channel (see `connectionFromChannel`), and the

@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { createConnection, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { afterEach, expect, it } from 'vitest'
 import type { Connection } from '@ms/core'
 import { unix } from '../src/index.js'
@@ -66,4 +68,63 @@ it('a peer that never lets the application read is paused', { timeout: 60_000 },
     expect(Date.now() - start, `the server never stopped reading (${taken} bytes taken)`).toBeLessThan(20_000)
   }
   expect(socket.destroyed).toBe(false)
+})
+
+setFlagsFromString('--expose-gc')
+const gc = runInNewContext('gc') as () => void
+function retained(): number {
+  gc()
+  gc()
+  const m = process.memoryUsage()
+  return m.heapUsed + m.external
+}
+
+it('an application writing 1-byte chunks to a peer that never reads is held back early', { timeout: 60_000 }, async () => {
+  // The socket's write queue counts each chunk's bytes plus 256: counted in
+  // bytes alone, its 1 MiB mark let a million 1-byte writes (some 150 MB of
+  // Node's write requests) pile up before `writer.ready` waited.
+  const dir = mkdtempSync(join(tmpdir(), 'ms-unix-retention-'))
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
+  let written = 0
+  let lastWrite = Date.now()
+  let failed: unknown
+  let server: Connection | undefined
+  let accepted!: () => void
+  const connected = new Promise<void>((resolve) => (accepted = resolve))
+  const listener = await unix({ path: join(dir, 's') }).listen!((connection) => {
+    server = connection
+    accepted()
+  }, {})
+  cleanup.push(() => listener.close())
+  cleanup.push(() => server?.close())
+  const path = listener.addresses('device')[0]!.data.join(':')
+  const socket: Socket = createConnection({ path, allowHalfOpen: true })
+  cleanup.push(() => socket.destroy())
+  socket.on('error', () => {})
+  // The peer never reads.
+  socket.pause()
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+  await connected
+  const before = retained()
+  const writer = server!.writable.getWriter()
+  const one = Uint8Array.of(1)
+  const writing = (async () => {
+    // A well-behaved writer: waits for `ready` before each write.
+    for (;;) {
+      await writer.ready
+      writer.write(one).catch(() => {})
+      written++
+      lastWrite = Date.now()
+    }
+  })().catch((error: unknown) => (failed = error))
+  const start = Date.now()
+  while (Date.now() - lastWrite < 750) {
+    expect(Date.now() - start, `the writer was never held back (${written} writes)`).toBeLessThan(30_000)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  const growth = retained() - before
+  expect(failed).toBeUndefined()
+  expect(growth, `${written} writes, growth ${growth} bytes`).toBeLessThan(4 * 1024 * 1024)
+  socket.destroy()
+  await writing
 })

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import { MsError, StreamError, TimeoutError } from '../errors.js'
-import { connectionFromChannel, type ByteChannel, type ChannelSink } from '../channel.js'
+import { QUEUED_CHUNK_OVERHEAD, connectionFromChannel, type ByteChannel, type ChannelSink } from '../channel.js'
 import type { Connection } from '../types.js'
 
 export interface FromNodeSocketOptions {
@@ -110,6 +110,11 @@ class SocketChannel implements ByteChannel {
   #writeOpen = true
   // A write returned false and its drain has not come yet.
   #waitingForDrain = false
+  // Writes handed to the socket whose callback has not run yet.
+  #unsent = 0
+  readonly #onWritten = (): void => {
+    this.#unsent--
+  }
 
   readonly #onData = (chunk: Buffer): void => {
     if (this.#readOpen) this.#sink!.data(chunk)
@@ -206,7 +211,13 @@ class SocketChannel implements ByteChannel {
   write(chunk: Uint8Array): boolean {
     if (!this.#writeOpen || this.#failed) return true
     const socket = this.#socket
-    if (socket.write(chunk) || socket.writableLength < this.#writableHwm) return true
+    this.#unsent++
+    if (socket.write(chunk, this.#onWritten)) return true
+    // Each chunk waiting in the socket costs its bytes plus the objects that
+    // hold it: counted in bytes alone, 1-byte writes (an echo of a peer's
+    // 1-byte segments that never reads its answers) would queue a million
+    // objects, some 150 MB, under a 1 MiB mark.
+    if (socket.writableLength + this.#unsent * QUEUED_CHUNK_OVERHEAD < this.#writableHwm) return true
     this.#waitingForDrain = true
     return false
   }
