@@ -23,8 +23,10 @@ await build({
     {
       name: 'external-third-party',
       setup(b) {
-        // Bundle our workspace (@ms/*) and relative imports; leave the rest to node.
-        b.onResolve({ filter: /^[^./]/ }, (args) => (args.path.startsWith('@ms/') ? undefined : { path: args.path, external: true }))
+        // Bundle our workspace (@ms/*), the pure-JS @noble/* it depends on (the
+        // soak does not, so node could not find them from dist/) and relative
+        // imports; leave the rest to node.
+        b.onResolve({ filter: /^[^./]/ }, (args) => (/^@(ms|noble)\//.test(args.path) ? undefined : { path: args.path, external: true }))
       },
     },
   ],
