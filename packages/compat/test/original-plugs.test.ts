@@ -270,18 +270,27 @@ describe('original test/plugs.js on @ms/compat', () => {
         throw new Error('should never happen')
       }
       const c = make()
+      const order: string[] = []
       const serverError = callback<Error & { address: string }>()
       await serve(
         c,
         () => {
           throw new Error('should never happen')
         },
-        (err) => serverError.cb(null, err),
+        (err) => {
+          order.push('server')
+          serverError.cb(null, err)
+        },
       )
       const addr = c.stringify()!.replace(/shs:......../, 'shs:XXXXXXXX')
       const { cb, promise } = settled()
-      c.client(addr, cb)
+      c.client(addr, (err) => {
+        order.push('client')
+        cb(err)
+      })
       expect((await promise).err).toBeTruthy()
+      // The original's test closes the server in the client's callback: the server's report must come first.
+      expect(order).toEqual(['server', 'client'])
       const err = await serverError.promise
       expect(err.address.indexOf(type)).toBe(0)
       expect(err.address).toMatch(/~shs:/)

@@ -29,6 +29,34 @@ function isSeed(value: unknown): value is Uint8Array {
   return value instanceof Uint8Array && value.length === 32
 }
 
+/**
+ * The client side for a server key that is no Ed25519 point: no handshake
+ * can succeed, and we send none. The original's client sent one anyway, so
+ * its server failed (and reported) before the client did; keep that order by
+ * hanging up our side and reporting once the server has hung up too (or
+ * after the handshake timeout).
+ */
+function refuse(timeout: number) {
+  return function shsInvalidKey(stream: OriginalStream, cb: Callback<OriginalStream>) {
+    const error = setAddress(new Error('shs: the server public key is not a valid Ed25519 key'), 'shs:')
+    let done = false
+    const finish = () => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      stream.source(true, () => {})
+      cb(error)
+    }
+    const timer = setTimeout(finish, timeout)
+    // End our side at once: the server reads end-of-stream where it expects our hello.
+    stream.sink(((_abort: unknown, next: (end: unknown) => void) => next(true)) as never)
+    const drain = () => {
+      if (!done) stream.source(null, ((end: unknown) => (end ? finish() : drain())) as never)
+    }
+    drain()
+  }
+}
+
 /** `require('multiserver/plugins/shs')(opts)` on `@ms/shs`. */
 export function Shs(options: ShsPluginOptions) {
   if (options === null || typeof options !== 'object') throw new TypeError('multiserver/plugins/shs: options { keys, appKey, auth } are required')
@@ -52,6 +80,7 @@ export function Shs(options: ShsPluginOptions) {
       : {}),
   })
   const base = legacyPlugin(transform)
+  const timeout = options.timeout ?? 5000
   const publicKey = Buffer.from(transform.publicKey)
   const ours = 'shs:' + publicKey.toString('base64')
 
@@ -59,6 +88,7 @@ export function Shs(options: ShsPluginOptions) {
     name: 'shs' as const,
     create(dial?: Partial<ShsParsed> | null) {
       const client = !!(dial && dial.key)
+      if (client && !(dial!.key instanceof Uint8Array && dial!.key.length === 32 && shsCrypto.edPublicToCurve(dial!.key))) return refuse(timeout)
       const inner = base.create(client ? { publicKey: dial!.key, ...(dial!.seed ? { seed: dial!.seed } : {}) } : undefined)
       return function shsTransform(stream: OriginalStream, cb: Callback<OriginalStream>) {
         inner(stream as never, (error, out) => {
