@@ -111,6 +111,20 @@ describe('compat MultiServer with original-style plugins', () => {
     expect(await roundTrip(await promise, 'dropped in')).toBe('dropped in')
   })
 
+  it('advertises configured addresses before server() (ms transports and legacyPlugin alike)', async () => {
+    const keys = keyPair()
+    const appKey = randomAppKey()
+    const port = await freePort()
+    const ms = MultiServer([[net({ port }), shs({ keys, appKey })]])
+    const address = `net:127.0.0.1:${port}~shs:${keys.publicKey.toString('base64')}`
+    expect(ms.stringify()).toBe(address)
+    const started = callback()
+    const close = ms.server(() => {}, null, started.cb)
+    closers.push(() => new Promise((resolve) => close(resolve)))
+    await started.promise
+    expect(ms.stringify()).toBe(address)
+  })
+
   it("an inbound handshake failure is reported with the original's address (net:HOST:PORT~shs:), before the client's callback", async () => {
     const server = keyPair()
     const appKey = randomAppKey()
