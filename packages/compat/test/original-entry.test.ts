@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { connect as tlsConnect } from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import Compose from '@ms/compat/compose'
 import MultiServer from '@ms/compat/multiserver'
@@ -13,6 +15,7 @@ import { net } from '@ms/net'
 import { shs as msShs } from '@ms/shs'
 import { describe, expect, it } from 'vitest'
 import { callback, echo, roundTrip, seedKeypair, sha256 } from './original-helpers.js'
+import { selfSignedCertificate } from '../../ws/test/cert.js'
 
 const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..')
 const keys = seedKeypair(sha256('TESTSEED'))
@@ -89,6 +92,61 @@ describe('drop-in MultiServer and compose take ms plugins, reject anything else'
     const stream = await accepted.promise
     expect(stream.address).toBe('noauth:' + keys.publicKey.toString('base64'))
     expect(stream.remote.equals(keys.publicKey)).toBe(true)
+  })
+})
+
+describe('drop-in ws with key and cert paths, and MultiServer wrap', () => {
+  it('reads key and cert from paths when the server starts, serves TLS and advertises wss', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ms-compat-wss-'))
+    try {
+      const { key, cert } = selfSignedCertificate()
+      writeFileSync(join(dir, 'key.pem'), key)
+      writeFileSync(join(dir, 'cert.pem'), cert)
+      const w = Ws({ host: '127.0.0.1', key: join(dir, 'key.pem'), cert: join(dir, 'cert.pem') })
+      const started = callback()
+      const close = w.server(() => {}, started.cb)
+      try {
+        await started.promise
+        const address = w.stringify('device')!
+        expect(address).toMatch(/^wss:\/\/127\.0\.0\.1:\d+$/)
+        const port = Number(address.split(':').pop())
+        const secured = await new Promise<boolean>((resolve, reject) => {
+          const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+            socket.destroy()
+            resolve(true)
+          })
+          socket.once('error', reject)
+        })
+        expect(secured).toBe(true)
+      } finally {
+        await new Promise((resolve) => close(resolve as () => void))
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('wrap(stream) sees every transport stream, on both ends, before the transforms', async () => {
+    const wrapped: string[] = []
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const wrap = (stream: any) => {
+      wrapped.push(stream.address)
+      return stream
+    }
+    const shs = Shs({ keys, appKey, auth: (_k, cb) => cb(null, true) })
+    const ms = MultiServer([[Net({ host: '127.0.0.1' }), shs]], wrap)
+    const started = callback()
+    const close = ms.server(echo, null, started.cb)
+    try {
+      await started.promise
+      const { cb, promise } = callback()
+      ms.client(ms.stringify(), cb)
+      expect(await roundTrip(await promise, 'wrapped')).toBe('WRAPPED')
+      expect(wrapped).toHaveLength(2)
+      for (const address of wrapped) expect(address).toMatch(/^net:127\.0\.0\.1:\d+$/)
+    } finally {
+      await new Promise((resolve) => close(resolve as () => void))
+    }
   })
 })
 
