@@ -50,15 +50,18 @@ interface FloodStats {
   maxOpen: number
 }
 
-function startFlood(port: number, mode: 'tcp' | 'ws'): { child: ChildProcess; stop: () => Promise<FloodStats> } {
+function startFlood(port: number, mode: 'tcp' | 'ws'): { child: ChildProcess; dropping: Promise<void>; stop: () => Promise<FloodStats> } {
   const child = fork(join(here, 'fixtures', 'silent-flood.mjs'), [], {
     env: { ...process.env, PORT: String(port), SOCKETS: String(SOCKETS), MODE: mode },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   let report: FloodStats | undefined
+  let onDropping!: () => void
+  const dropping = new Promise<void>((resolve) => (onDropping = resolve))
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   child.on('message', (m: { type: string; stats?: FloodStats }) => {
     if (m.type === 'report') report = m.stats
+    if (m.type === 'dropping') onDropping()
   })
   const stop = async () => {
     if (child.exitCode === null && child.connected) child.send('stop')
@@ -68,7 +71,7 @@ function startFlood(port: number, mode: 'tcp' | 'ws'): { child: ChildProcess; st
     return report ?? { opened: 0, droppedByServer: 0, errors: 0, upgraded: 0, maxOpen: 0 }
   }
   cleanups.push(stop)
-  return { child, stop }
+  return { child, dropping, stop }
 }
 
 async function lockoutRun(kind: 'net' | 'ws', floodMode: 'tcp' | 'ws') {
@@ -86,9 +89,10 @@ async function lockoutRun(kind: 'net' | 'ws', floodMode: 'tcp' | 'ws') {
   const port = Number(/:(\d+)\/?~/.exec(address)![1])
   const flood = startFlood(port, floodMode)
 
-  // The flood is in place: the server holds as many handshakes as it allows.
+  // The flood is in place: the server is dropping it (at its cap), and for
+  // handshakes it holds as many as it allows.
+  await flood.dropping
   if (floodMode === 'ws' || kind === 'net') await expect.poll(() => listener.pending, { timeout: 20_000, interval: 50 }).toBeGreaterThanOrEqual(MAX)
-  else await new Promise((r) => setTimeout(r, 1000))
 
   let peakPending = 0
   const sampler = setInterval(() => (peakPending = Math.max(peakPending, listener.pending)), 20)
