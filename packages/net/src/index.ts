@@ -1,10 +1,6 @@
-import { createConnection, createServer, isIP, isIPv6, type Server, type Socket } from 'node:net'
+import { createServer, isIP, isIPv6, type Server, type Socket } from 'node:net'
 import {
   DialError,
-  LimitError,
-  ListenError,
-  TimeoutError,
-  abortReason,
   canonicalScope,
   isLoopback,
   isPrivate,
@@ -21,7 +17,7 @@ import {
   type Transport,
   type TransportListener,
 } from '@ms/core'
-import { fromNodeSocket, interfaceAddresses } from '@ms/core/node'
+import { checkSocketOptions, connectionLimit, dialSocket, fromNodeSocket, interfaceAddresses, listenServer, reportAcceptErrors } from '@ms/core/node'
 
 export interface NetOptions {
   /**
@@ -111,15 +107,6 @@ function defaultScopes(host: string | undefined): CanonicalScope[] {
   return ['public']
 }
 
-function errorCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code
-  return typeof code === 'string' ? code : undefined
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
-}
-
 /**
  * The TCP transport. `net()` with no options listens on `127.0.0.1` at a
  * free port and advertises itself in the `device` scope only.
@@ -136,12 +123,7 @@ export function net(options: NetOptions = {}): Transport<NetAddress> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new TypeError(`net: port must be an integer from 0 to 65535, got ${String(options.port)}`)
   }
-  if (connectTimeout !== undefined && !(connectTimeout > 0)) {
-    throw new TypeError(`net: connectTimeout must be a positive number of milliseconds, got ${connectTimeout}`)
-  }
-  if (maxConnections !== undefined && !(Number.isInteger(maxConnections) && maxConnections >= 0)) {
-    throw new TypeError(`net: maxConnections must be a non-negative integer, got ${maxConnections}`)
-  }
+  checkSocketOptions('net', { connectTimeout, maxConnections })
   const scopes = options.scope === undefined ? defaultScopes(options.host) : scopeList(options.scope, 'device')
   const external = options.external === undefined ? [] : ([] as string[]).concat(options.external)
   // With no host, a device-only listener binds loopback; anything wider
@@ -154,61 +136,20 @@ export function net(options: NetOptions = {}): Transport<NetAddress> {
     return formatAddress(unmapIPv4(socket.remoteAddress), socket.remotePort, brackets)
   }
 
-  function dial({ host, port }: NetAddress, { signal }: DialOptions = {}): Promise<Connection> {
+  async function dial({ host, port }: NetAddress, { signal }: DialOptions = {}): Promise<Connection> {
     const address = formatAddress(host, port, brackets)
-    if (signal?.aborted) return Promise.reject(abortReason(signal, address))
-    return new Promise<Connection>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined
-      let socket: Socket
-      try {
-        socket = createConnection({ host, port, ...socketOptions })
-      } catch (error) {
-        // Node validates synchronously (a port out of range, say) when dial
-        // is called directly rather than with what parse returned.
-        reject(new DialError(`could not connect to ${address}: ${describe(error)}`, { address, code: errorCode(error), cause: error }))
-        return
-      }
-      const cleanup = () => {
-        if (timer !== undefined) clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-        socket.off('connect', onConnect)
-        socket.off('error', onError)
-      }
-      const fail = (error: Error) => {
-        cleanup()
-        // Swallow anything the dying socket still emits.
-        socket.on('error', () => {})
-        socket.destroy()
-        reject(error)
-      }
-      const onAbort = () => fail(abortReason(signal!, address))
-      const onError = (error: Error) => {
-        const code = errorCode(error)
-        fail(new DialError(`could not connect to ${address}: ${describe(error)}`, { address, code, cause: error }))
-      }
-      const onConnect = () => {
-        cleanup()
-        const remoteAddress = remoteOf(socket)
-        if (remoteAddress === undefined) {
-          socket.destroy()
-          reject(new DialError(`connection to ${address} closed at once`, { address, code: 'ECONNRESET' }))
-          return
-        }
-        resolve(fromNodeSocket(socket, { remoteAddress, direction: 'outbound', idleTimeout }))
-      }
-      socket.once('connect', onConnect)
-      socket.once('error', onError)
-      signal?.addEventListener('abort', onAbort, { once: true })
-      if (connectTimeout !== undefined) {
-        timer = setTimeout(() => fail(new TimeoutError(connectTimeout, { address, what: 'connect' })), connectTimeout)
-      }
-    })
+    const socket = await dialSocket({ connect: { host, port, ...socketOptions }, address, signal, timeout: connectTimeout })
+    const remoteAddress = remoteOf(socket)
+    if (remoteAddress === undefined) {
+      socket.destroy()
+      throw new DialError(`connection to ${address} closed at once`, { address, code: 'ECONNRESET' })
+    }
+    return fromNodeSocket(socket, { remoteAddress, direction: 'outbound', idleTimeout })
   }
 
   async function listen(onConnection: (connection: Connection) => void, { signal, onError }: ListenOptions = {}): Promise<TransportListener> {
     const wanted = formatAddress(bindHost ?? '::', port, brackets)
-    if (signal?.aborted) throw abortReason(signal, wanted)
-    let open = 0
+    const admit = connectionLimit(maxConnections, onError)
     const server: Server = createServer(socketOptions, (socket) => {
       const remoteAddress = remoteOf(socket)
       if (remoteAddress === undefined) {
@@ -216,54 +157,16 @@ export function net(options: NetOptions = {}): Transport<NetAddress> {
         socket.destroy()
         return
       }
-      if (maxConnections !== undefined && open >= maxConnections) {
-        socket.destroy()
-        onError?.(new LimitError(`too many open connections (${maxConnections}); closed one from ${remoteAddress}`, { address: remoteAddress }))
-        return
-      }
-      open++
-      socket.once('close', () => open--)
+      if (!admit(socket, remoteAddress)) return
       onConnection(fromNodeSocket(socket, { remoteAddress, direction: 'inbound', idleTimeout }))
     })
-
-    await new Promise<void>((resolve, reject) => {
-      const onListenError = (error: Error) => {
-        server.off('listening', onListening)
-        signal?.removeEventListener('abort', onAbort)
-        const code = errorCode(error)
-        reject(new ListenError(`could not listen on ${wanted}: ${describe(error)}`, { address: wanted, code, cause: error }))
-      }
-      const onListening = () => {
-        server.off('error', onListenError)
-        signal?.removeEventListener('abort', onAbort)
-        resolve()
-      }
-      const onAbort = () => {
-        server.off('error', onListenError)
-        server.off('listening', onListening)
-        server.on('error', () => {})
-        server.close()
-        reject(abortReason(signal!, wanted))
-      }
-      server.once('error', onListenError)
-      server.once('listening', onListening)
-      signal?.addEventListener('abort', onAbort, { once: true })
-      try {
-        server.listen({ host: bindHost, port })
-      } catch (error) {
-        onListenError(error as Error)
-      }
-    })
+    await listenServer(server, { listen: { host: bindHost, port }, address: wanted, signal })
 
     const bound = server.address()
     const boundHost = bound !== null && typeof bound === 'object' ? bound.address : (bindHost ?? '::')
     const boundPort = bound !== null && typeof bound === 'object' ? bound.port : port
     const boundAddress = formatAddress(boundHost, boundPort, brackets)
-    // After listening, server errors concern accepting (EMFILE and the like),
-    // not the listener as a whole: report them and carry on.
-    server.on('error', (error) => {
-      onError?.(new ListenError(`error while accepting on ${boundAddress}: ${describe(error)}`, { address: boundAddress, code: errorCode(error), cause: error }))
-    })
+    reportAcceptErrors(server, boundAddress, onError)
 
     let closed = false
     let closing: Promise<void> | undefined

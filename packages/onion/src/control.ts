@@ -1,7 +1,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { connect as netConnect, type Socket } from 'node:net'
-import { abortReason } from '@ms/core'
+import type { Socket } from 'node:net'
+import { DialError } from '@ms/core'
+import { describeError, dialSocket } from '@ms/core/node'
 import { TorControlError } from './errors.js'
 
 /**
@@ -62,43 +63,18 @@ export class TorControl {
   }
 
   /** Connects to the control port; aborting `signal` destroys the socket. */
-  static connect(options: TorControlOptions, signal?: AbortSignal): Promise<TorControl> {
+  static async connect(options: TorControlOptions, signal?: AbortSignal): Promise<TorControl> {
     const where = controlName(options)
-    return new Promise<TorControl>((resolve, reject) => {
-      if (signal?.aborted) return reject(abortReason(signal))
-      const socket =
-        options.path !== undefined
-          ? netConnect({ path: options.path })
-          : netConnect({ host: options.host ?? '127.0.0.1', port: options.port! })
-      const cleanup = () => {
-        socket.off('connect', onConnect)
-        socket.off('error', onError)
-        signal?.removeEventListener('abort', onAbort)
-      }
-      const onConnect = () => {
-        cleanup()
-        resolve(new TorControl(socket, where))
-      }
-      const onError = (error: NodeJS.ErrnoException) => {
-        cleanup()
-        socket.destroy()
-        reject(
-          new TorControlError(`cannot reach the Tor control port at ${where}: ${error.message}`, {
-            code: 'TOR_CONTROL_UNREACHABLE',
-            cause: error,
-          }),
-        )
-      }
-      const onAbort = () => {
-        cleanup()
-        socket.on('error', () => {})
-        socket.destroy()
-        reject(abortReason(signal!))
-      }
-      socket.once('connect', onConnect)
-      socket.once('error', onError)
-      signal?.addEventListener('abort', onAbort, { once: true })
-    })
+    const connect = options.path !== undefined ? { path: options.path } : { host: options.host ?? '127.0.0.1', port: options.port! }
+    try {
+      return new TorControl(await dialSocket({ connect, address: where, target: `the Tor control port at ${where}`, signal }), where)
+    } catch (error) {
+      if (!(error instanceof DialError)) throw error
+      throw new TorControlError(`cannot reach the Tor control port at ${where}: ${describeError(error.cause)}`, {
+        code: 'TOR_CONTROL_UNREACHABLE',
+        cause: error.cause,
+      })
+    }
   }
 
   /**

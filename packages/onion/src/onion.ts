@@ -17,7 +17,7 @@ import {
   type Transport,
   type TransportListener,
 } from '@ms/core'
-import { fromNodeSocket } from '@ms/core/node'
+import { fromNodeSocket, listenServer } from '@ms/core/node'
 import { isValidOnionName, onionAddressString, parseOnionAddress, stringifyOnionAddress, type OnionAddress } from './address.js'
 import { TorControl, controlName, type TorControlOptions } from './control.js'
 import { TorControlError } from './errors.js'
@@ -319,34 +319,11 @@ function normaliseProxies(socks: OnionOptions['socks']): SocksProxy[] {
 }
 
 /** Binds a server to 127.0.0.1 only: nobody but the local tor daemon should reach it. */
-function listenLoopback(port: number, signal: AbortSignal, onSocket: (socket: Socket) => void): Promise<Server> {
-  return new Promise<Server>((resolve, reject) => {
-    // allowHalfOpen: fromNodeSocket's half-close semantics need it.
-    const server = createServer({ allowHalfOpen: true, noDelay: true }, onSocket)
-    const cleanup = () => {
-      server.off('listening', onListening)
-      server.off('error', onError)
-      signal.removeEventListener('abort', onAbort)
-    }
-    const onListening = () => {
-      cleanup()
-      resolve(server)
-    }
-    const onError = (error: NodeJS.ErrnoException) => {
-      cleanup()
-      server.close()
-      reject(new ListenError(`cannot listen on 127.0.0.1:${port}: ${error.message}`, { address: `127.0.0.1:${port}`, code: error.code, cause: error }))
-    }
-    const onAbort = () => {
-      cleanup()
-      server.close()
-      reject(abortReason(signal))
-    }
-    server.once('listening', onListening)
-    server.once('error', onError)
-    signal.addEventListener('abort', onAbort, { once: true })
-    server.listen({ host: '127.0.0.1', port })
-  })
+async function listenLoopback(port: number, signal: AbortSignal, onSocket: (socket: Socket) => void): Promise<Server> {
+  // allowHalfOpen: fromNodeSocket's half-close semantics need it.
+  const server = createServer({ allowHalfOpen: true, noDelay: true }, onSocket)
+  await listenServer(server, { listen: { host: '127.0.0.1', port }, address: `127.0.0.1:${port}`, signal })
+  return server
 }
 
 /**

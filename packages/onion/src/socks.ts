@@ -1,5 +1,6 @@
-import { connect as netConnect, isIPv6, type Socket } from 'node:net'
+import { isIPv6, type Socket } from 'node:net'
 import { ExactReader, StreamError, abortReason, throwIfAborted } from '@ms/core'
+import { dialSocket } from '@ms/core/node'
 import { ProxyUnreachableError, SocksProtocolError, SocksReplyError, type ProxyAttempt } from './errors.js'
 
 /** Where a SOCKS5 proxy (Tor's SocksPort) listens. */
@@ -94,34 +95,13 @@ export async function socksConnect(options: SocksConnectOptions): Promise<Socket
 }
 
 function tcpConnect(proxy: SocksProxy, signal: AbortSignal, address: string): Promise<Socket> {
-  return new Promise<Socket>((resolve, reject) => {
-    if (signal.aborted) return reject(abortReason(signal, address))
-    // allowHalfOpen: fromNodeSocket's half-close semantics need it (Tor
-    // itself closes a stream entirely on the first FIN; see the README).
-    const socket = netConnect({ host: proxy.host, port: proxy.port, noDelay: true, allowHalfOpen: true })
-    const cleanup = () => {
-      socket.off('connect', onConnect)
-      socket.off('error', onError)
-      signal.removeEventListener('abort', onAbort)
-    }
-    const onConnect = () => {
-      cleanup()
-      resolve(socket)
-    }
-    const onError = (error: Error) => {
-      cleanup()
-      socket.destroy()
-      reject(error)
-    }
-    const onAbort = () => {
-      cleanup()
-      socket.on('error', () => {})
-      socket.destroy()
-      reject(abortReason(signal, address))
-    }
-    socket.once('connect', onConnect)
-    socket.once('error', onError)
-    signal.addEventListener('abort', onAbort, { once: true })
+  // allowHalfOpen: fromNodeSocket's half-close semantics need it (Tor
+  // itself closes a stream entirely on the first FIN; see the README).
+  return dialSocket({
+    connect: { host: proxy.host, port: proxy.port, noDelay: true, allowHalfOpen: true },
+    address,
+    target: `the SOCKS proxy ${proxyName(proxy)}`,
+    signal,
   })
 }
 

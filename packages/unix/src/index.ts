@@ -1,13 +1,11 @@
-import { createConnection, createServer, type Server, type Socket } from 'node:net'
+import { createServer, type Server, type Socket } from 'node:net'
 import { chmod, link, lstat, mkdtemp, rm, stat, unlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve as resolvePath } from 'node:path'
 import {
   DialError,
-  LimitError,
   ListenError,
-  TimeoutError,
-  abortReason,
+  throwIfAborted,
   canonicalScope,
   escapeData,
   stringifySegment,
@@ -19,7 +17,7 @@ import {
   type Transport,
   type TransportListener,
 } from '@ms/core'
-import { fromNodeSocket } from '@ms/core/node'
+import { checkSocketOptions, connectionLimit, describeError, dialSocket, errorCode, fromNodeSocket, listenServer, reportAcceptErrors } from '@ms/core/node'
 
 export interface UnixOptions {
   /**
@@ -37,15 +35,6 @@ export interface UnixOptions {
 /** What `parse` returns and `dial` takes. */
 export interface UnixAddress {
   path: string
-}
-
-function errorCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code
-  return typeof code === 'string' ? code : undefined
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
 }
 
 /** Parses a `unix` segment. Colons in the path are data separators in the grammar, so the parts are joined back. */
@@ -80,20 +69,19 @@ function unixAddress(path: string): string {
 }
 
 /** The outcome of connecting to an existing socket file. */
-function probe(path: string): Promise<'live' | 'stale'> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ path })
-    socket.once('connect', () => {
+function probe(path: string, signal: AbortSignal | undefined): Promise<'live' | 'stale'> {
+  return dialSocket({ connect: { path }, address: unixAddress(path), signal }).then(
+    (socket) => {
       socket.destroy()
-      resolve('live')
-    })
-    socket.once('error', (error) => {
-      socket.destroy()
+      return 'live'
+    },
+    (error: unknown) => {
+      if (!(error instanceof DialError)) throw error
       // ECONNREFUSED: a socket file nobody listens on, the sign of a dead
       // process. Anything else (permissions, not a socket) we must not touch.
-      resolve(errorCode(error) === 'ECONNREFUSED' ? 'stale' : 'live')
-    })
-  })
+      return error.code === 'ECONNREFUSED' ? 'stale' : 'live'
+    },
+  )
 }
 
 /**
@@ -102,54 +90,21 @@ function probe(path: string): Promise<'live' | 'stale'> {
  */
 export function unix(options: UnixOptions = {}): Transport<UnixAddress> {
   const { connectTimeout, maxConnections } = options
-  if (connectTimeout !== undefined && !(connectTimeout > 0)) {
-    throw new TypeError(`unix: connectTimeout must be a positive number of milliseconds, got ${connectTimeout}`)
-  }
-  if (maxConnections !== undefined && !(Number.isInteger(maxConnections) && maxConnections >= 0)) {
-    throw new TypeError(`unix: maxConnections must be a non-negative integer, got ${maxConnections}`)
-  }
+  checkSocketOptions('unix', { connectTimeout, maxConnections })
   if (options.path !== undefined) {
     if (typeof options.path !== 'string' || options.path === '') throw new TypeError('unix: path must be a non-empty string')
     // Fail now rather than when the address is first written.
     for (const part of options.path.split(':')) escapeData(part)
   }
 
-  function dial({ path }: UnixAddress, { signal }: DialOptions = {}): Promise<Connection> {
+  async function dial({ path }: UnixAddress, { signal }: DialOptions = {}): Promise<Connection> {
     const address = unixAddress(path)
-    if (signal?.aborted) return Promise.reject(abortReason(signal, address))
-    return new Promise<Connection>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const socket = createConnection({ path, allowHalfOpen: true })
-      const cleanup = () => {
-        if (timer !== undefined) clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-        socket.off('connect', onConnect)
-        socket.off('error', onError)
-      }
-      const fail = (error: Error) => {
-        cleanup()
-        socket.on('error', () => {})
-        socket.destroy()
-        reject(error)
-      }
-      const onAbort = () => fail(abortReason(signal!, address))
-      const onError = (error: Error) => {
-        fail(new DialError(`could not connect to ${address}: ${describe(error)}`, { address, code: errorCode(error), cause: error }))
-      }
-      const onConnect = () => {
-        cleanup()
-        resolve(fromNodeSocket(socket, { remoteAddress: address, direction: 'outbound' }))
-      }
-      socket.once('connect', onConnect)
-      socket.once('error', onError)
-      signal?.addEventListener('abort', onAbort, { once: true })
-      if (connectTimeout !== undefined) {
-        timer = setTimeout(() => fail(new TimeoutError(connectTimeout, { address, what: 'connect' })), connectTimeout)
-      }
-    })
+    const socket = await dialSocket({ connect: { path, allowHalfOpen: true }, address, signal, timeout: connectTimeout })
+    return fromNodeSocket(socket, { remoteAddress: address, direction: 'outbound' })
   }
 
   async function listen(onConnection: (connection: Connection) => void, { signal, onError }: ListenOptions = {}): Promise<TransportListener> {
+    throwIfAborted(signal, `unix:${options.path ?? join(tmpdir(), 'ms-unix-*')}`)
     // Our own private directory when no path was given; removed on close.
     let ownDir: string | undefined
     if (options.path === undefined) {
@@ -157,7 +112,7 @@ export function unix(options: UnixOptions = {}): Transport<UnixAddress> {
         ownDir = await mkdtemp(join(tmpdir(), 'ms-unix-'))
       } catch (error) {
         const where = join(tmpdir(), 'ms-unix-*')
-        throw new ListenError(`could not create a directory for the socket (${where}): ${describe(error)}`, { address: `unix:${where}`, code: errorCode(error), cause: error })
+        throw new ListenError(`could not create a directory for the socket (${where}): ${describeError(error)}`, { address: `unix:${where}`, code: errorCode(error), cause: error })
       }
     }
     const path = ownDir !== undefined ? join(ownDir, 'socket') : resolvePath(options.path!)
@@ -165,15 +120,9 @@ export function unix(options: UnixOptions = {}): Transport<UnixAddress> {
     const listenError = (message: string, code: string | undefined, cause?: unknown) =>
       new ListenError(`could not listen on ${address}: ${message}`, { address, code, cause })
 
-    let open = 0
+    const admit = connectionLimit(maxConnections, onError)
     const server: Server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
-      if (maxConnections !== undefined && open >= maxConnections) {
-        socket.destroy()
-        onError?.(new LimitError(`too many open connections (${maxConnections}) on ${address}; closed one`, { address }))
-        return
-      }
-      open++
-      socket.once('close', () => open--)
+      if (!admit(socket, address)) return
       // A unix peer has no address of its own; it reached us at ours.
       onConnection(fromNodeSocket(socket, { remoteAddress: address, direction: 'inbound' }))
     })
@@ -188,38 +137,40 @@ export function unix(options: UnixOptions = {}): Transport<UnixAddress> {
     // sits next to the target so link() stays on one filesystem.
     let staging: string | undefined
     let ino: number | undefined
+    // Every step checks the signal: an abort during the bind, the chmod,
+    // the link or the probe of a stale socket ends the listen at once.
+    const step = async <T>(promise: Promise<T>): Promise<T> => {
+      const value = await promise
+      throwIfAborted(signal, address)
+      return value
+    }
     try {
-      if (signal?.aborted) throw abortReason(signal, address)
+      throwIfAborted(signal, address)
       // A short name: socket paths are limited to about 107 bytes.
       staging = await mkdtemp(join(dirname(path), '.ms-')).catch((error: unknown) => {
-        throw listenError(`cannot create a directory next to the socket: ${describe(error)}`, errorCode(error), error)
+        throw listenError(`cannot create a directory next to the socket: ${describeError(error)}`, errorCode(error), error)
       })
+      throwIfAborted(signal, address)
       const temp = join(staging, 's')
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', (error) => reject(listenError(describe(error), errorCode(error), error)))
-        server.listen({ path: temp }, () => {
-          server.removeAllListeners('error')
-          resolve()
-        })
-      })
-      await chmod(temp, 0o600)
+      await listenServer(server, { listen: { path: temp }, address, signal })
+      await step(chmod(temp, 0o600))
       const publish = () => link(temp, path)
       try {
         await publish()
       } catch (error) {
-        if (errorCode(error) !== 'EEXIST') throw listenError(describe(error), errorCode(error), error)
-        const existing = await lstat(path)
+        if (errorCode(error) !== 'EEXIST') throw listenError(describeError(error), errorCode(error), error)
+        const existing = await step(lstat(path))
         if (!existing.isSocket()) throw listenError('a file that is not a socket is in the way', 'EADDRINUSE')
-        if ((await probe(path)) === 'live') throw listenError('a live socket is there (another process listens, or we may not probe it)', 'EADDRINUSE')
+        if ((await step(probe(path, signal))) === 'live') throw listenError('a live socket is there (another process listens, or we may not probe it)', 'EADDRINUSE')
         // Stale: left by a dead process. Replace it; if someone else won the
         // race to replace it first, link() fails again and so do we.
         await unlink(path).catch(() => {})
         await publish().catch((again: unknown) => {
-          throw listenError(describe(again), errorCode(again) === 'EEXIST' ? 'EADDRINUSE' : errorCode(again), again)
+          throw listenError(describeError(again), errorCode(again) === 'EEXIST' ? 'EADDRINUSE' : errorCode(again), again)
         })
       }
       ino = (await stat(path)).ino
-      if (signal?.aborted) throw abortReason(signal, address)
+      throwIfAborted(signal, address)
     } catch (error) {
       server.close()
       if (ino !== undefined) await unlink(path).catch(() => {})
@@ -229,9 +180,7 @@ export function unix(options: UnixOptions = {}): Transport<UnixAddress> {
       if (staging) await rm(staging, { recursive: true, force: true })
     }
 
-    server.on('error', (error) => {
-      onError?.(new ListenError(`error while accepting on ${address}: ${describe(error)}`, { address, code: errorCode(error), cause: error }))
-    })
+    reportAcceptErrors(server, address, onError)
 
     let closed = false
     let closing: Promise<void> | undefined

@@ -258,6 +258,29 @@ describe('unix: listening', () => {
     await expect(unix().listen!(() => {}, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError)
   })
 
+  it('an abort while the listen is under way rejects with AbortError and leaves no socket file', async () => {
+    const dir = tempDir()
+    for (const step of [0, 1, 2, 3]) {
+      const path = join(dir, `s${step}`)
+      const controller = new AbortController()
+      const listening = unix({ path }).listen!(() => {}, { signal: controller.signal })
+      // Abort after `step` turns of the event loop: before, during or just after the bind.
+      for (let i = 0; i < step; i++) await new Promise((resolve) => setImmediate(resolve))
+      controller.abort()
+      const outcome: TransportListener | unknown = await listening.catch((error: unknown) => error)
+      if (outcome instanceof Error) {
+        expect(outcome).toBeInstanceOf(AbortError)
+        expect(existsSync(path)).toBe(false)
+      } else {
+        // The listen finished before the abort: the abort closes it.
+        await (outcome as TransportListener).close()
+        expect(existsSync(path)).toBe(false)
+      }
+    }
+    // Nothing is left behind: no staging directories, no socket files.
+    expect(readdirSync(dir)).toEqual([])
+  })
+
   it('maxConnections closes excess connections and reports a LimitError', async () => {
     const accepted: Connection[] = []
     const errors: MsError[] = []

@@ -24,7 +24,7 @@ import {
   type Transport,
   type TransportListener,
 } from '@ms/core'
-import { interfaceAddresses } from '@ms/core/node'
+import { interfaceAddresses, listenServer, reportAcceptErrors } from '@ms/core/node'
 import { canonicalPath, canonicalPathname, formatWsUrl, parseWsSegment, parseWsUrl, wsSegment, type WsAddress } from './address.js'
 import { fromNodeWebSocket } from './node-driver.js'
 import { clientPeer, trustPredicate, type TrustedProxies } from './proxy.js'
@@ -274,30 +274,13 @@ export function ws(options: WsOptions = {}): Transport<WsAddress> {
         res.end('this port speaks WebSocket only\n')
       })
       try {
-        await new Promise<void>((resolve, rejectListen) => {
-          const onFail = (error: Error & { code?: string }) => {
-            signal?.removeEventListener('abort', onAbort)
-            rejectListen(new ListenError(`cannot listen on ${where}: ${error.message}`, { address: where, code: error.code, cause: error }))
-          }
-          const onAbort = () => {
-            server.removeListener('error', onFail)
-            server.close()
-            rejectListen(abortReason(signal!, where))
-          }
-          server.once('error', onFail)
-          signal?.addEventListener('abort', onAbort, { once: true })
-          server.listen({ port: options.port ?? 0, host: bindHost }, () => {
-            server.removeListener('error', onFail)
-            signal?.removeEventListener('abort', onAbort)
-            resolve()
-          })
-        })
+        await listenServer(server, { listen: { port: options.port ?? 0, host: bindHost }, address: where, signal })
       } catch (error) {
         unroute()
         throw error
       }
       // Errors after listening (rare: EMFILE on accept) concern no single connection we own.
-      server.on('error', (error: Error & { code?: string }) => onError?.(new ListenError(error.message, { address: where, code: error.code, cause: error })))
+      reportAcceptErrors(server, where, onError)
     }
 
     const onSignal = () => void close()

@@ -1,2 +1,5 @@
 export * from './interfaces.js'
 export * from './socket.js'
+export * from './errors.js'
+export * from './dial.js'
+export * from './listen.js'
