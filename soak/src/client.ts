@@ -7,7 +7,7 @@
 import { createConnection } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { MsError, createMultiServer, type Connection } from '@ms/core'
+import { createMultiServer, isMsError, type Connection } from '@ms/core'
 import { net } from '@ms/net'
 import { shs } from '@ms/shs'
 import { ws } from '@ms/ws'
@@ -36,7 +36,7 @@ const bare = createMultiServer([[transportFor()]])
 const bareAddress = config.address.split('~')[0]!
 
 function describe(error: unknown): string {
-  if (error instanceof MsError) {
+  if (isMsError(error)) {
     const stage = (error as { stage?: string }).stage
     const code = (error as { code?: string }).code
     return `${error.name}${stage ? `/${stage}` : ''}${code ? `/${code}` : ''}: ${error.message}`
@@ -124,7 +124,7 @@ async function abortOnce(): Promise<void> {
       mark('c.close')
       await c.close()
     } catch (error) {
-      count(error instanceof MsError ? `abort:dial:${(error as Error).name}` : 'abort:dial:untyped')
+      count(isMsError(error) ? `abort:dial:${(error as Error).name}` : 'abort:dial:untyped')
     }
   } else if (how === 1 || how === 2) {
     // Complete the handshake, start a large transfer, then cut the connection mid-stream.

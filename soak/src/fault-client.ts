@@ -7,7 +7,7 @@
  * and answers each with { type: 'result', id, ok, ms, error? } (plus
  * { type: 'connected', id } for idle ones).
  */
-import { MsError, TimeoutError, createMultiServer, type Connection } from '@ms/core'
+import { TimeoutError, createMultiServer, isMsError, type Connection } from '@ms/core'
 import { net } from '@ms/net'
 import { shs } from '@ms/shs'
 import { ws } from '@ms/ws'
@@ -31,7 +31,7 @@ const msIdle = createMultiServer([
 ])
 
 const describe = (error: unknown) => ({
-  typed: error instanceof MsError,
+  typed: isMsError(error),
   name: (error as Error)?.name,
   code: (error as { code?: string }).code,
   stage: (error as { stage?: string }).stage,

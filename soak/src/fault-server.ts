@@ -5,7 +5,7 @@
  * over IPC: `ready` (ports, key), then one `event` per finished or failed
  * connection, and `stats` on request.
  */
-import { MsError, createMultiServer, type Connection } from '@ms/core'
+import { createMultiServer, isMsError, type Connection } from '@ms/core'
 import { net } from '@ms/net'
 import { shs } from '@ms/shs'
 import { ws } from '@ms/ws'
@@ -48,7 +48,7 @@ async function holdIdle(connection: Connection) {
   }
 }
 const describe = (error: unknown) => ({
-  typed: error instanceof MsError,
+  typed: isMsError(error),
   name: (error as Error)?.name,
   code: (error as { code?: string }).code,
   stage: (error as { stage?: string }).stage,

@@ -7,7 +7,7 @@
  */
 import { readdirSync } from 'node:fs'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
-import { MsError, createMultiServer, type Connection } from '@ms/core'
+import { createMultiServer, isMsError, type Connection } from '@ms/core'
 import { net } from '@ms/net'
 import { shs } from '@ms/shs'
 import { ws } from '@ms/ws'
@@ -62,7 +62,7 @@ const untypedSamples: string[] = []
 let peakConnections = 0
 
 function countError(error: unknown, where: string) {
-  if (!(error instanceof MsError)) {
+  if (!(isMsError(error))) {
     counters.untypedErrors++
     if (untypedSamples.length < 5) untypedSamples.push(`${where}: ${String((error as Error)?.stack ?? error)}`)
   }

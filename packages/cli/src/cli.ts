@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander'
-import { AddressError, NoTransportError, createMultiServer, parseMultiAddress, type Connection } from '@ms/core'
+import { createMultiServer, isMsError, parseMultiAddress, type Connection } from '@ms/core'
 import { CliError, EXIT } from './errors.js'
 import { explainAddress, formatExplanation } from './explain.js'
 import { feedId, generateKeys, readKeysFile, writeKeysFile, type SecretKeys } from './keys.js'
@@ -36,7 +36,7 @@ function checkAddress(address: string): void {
   try {
     parseMultiAddress(address)
   } catch (error) {
-    if (error instanceof AddressError) {
+    if (isMsError(error, 'AddressError')) {
       const caret = error.position !== undefined && address.length < 200 ? `\n  ${address}\n  ${' '.repeat(error.position)}^` : ''
       throw new CliError(`${error.message}${caret}`, EXIT.USAGE)
     }
@@ -283,7 +283,7 @@ async function connect(address: string, flags: ClientFlags & { verbose?: boolean
   try {
     connection = await client.connect(address, flags.timeout ? { timeout: flags.timeout } : {})
   } catch (error) {
-    if (error instanceof NoTransportError) throw new CliError(`no installed plugin accepts ${address}; run \`ms parse\` on it to see why`, EXIT.USAGE)
+    if (isMsError(error, 'NoTransportError')) throw new CliError(`no installed plugin accepts ${address}; run \`ms parse\` on it to see why`, EXIT.USAGE)
     const message = error instanceof Error ? error.message : String(error)
     throw new CliError(/^could not connect/.test(message) ? message : `could not connect: ${message}`, EXIT.FAILURE)
   }

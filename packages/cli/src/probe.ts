@@ -1,13 +1,11 @@
 import {
   Deadline,
-  DialError,
-  HandshakeError,
-  MsError,
-  TimeoutError,
   createMultiServer,
+  isMsError,
   parseMultiAddress,
   stringifyAddress,
   type Connection,
+  type MsError,
   type Transform,
 } from '@ms/core'
 import { feedId } from './keys.js'
@@ -155,15 +153,16 @@ export function classify(error: unknown, stage: string, transport: string): Prob
   const base: ProbeFailure = { stage, reason: 'error', message }
   if (error instanceof Error) base.error = error.name
   if (code) base.code = code
-  if (error instanceof TimeoutError || (error instanceof Error && error.name === 'TimeoutError')) return { ...base, reason: 'timeout' }
+  // A DOMException TimeoutError (AbortSignal.timeout) counts too.
+  if (isMsError(error, 'TimeoutError') || (error instanceof Error && error.name === 'TimeoutError')) return { ...base, reason: 'timeout' }
   if (stage === 'connect') {
     if (code && DIAL_REASONS[code]) return { ...base, reason: DIAL_REASONS[code] }
     // The onion transport reports SOCKS replies as DialError codes `SOCKS_*` / `ONION_*`.
     if (transport === 'onion' && code && /^(SOCKS|ONION)_/.test(code)) return { ...base, reason: 'proxy-error' }
     if (error instanceof Error && /Socks/.test(error.name)) return { ...base, reason: 'proxy-error' }
-    return { ...base, reason: error instanceof DialError ? 'error' : 'error' }
+    return base
   }
-  if (error instanceof HandshakeError || (error instanceof Error && error.name === 'HandshakeError')) {
+  if (isMsError(error, 'HandshakeError')) {
     const detail = typeof e.stage === 'string' ? e.stage : undefined
     const out: ProbeFailure = { ...base, reason: 'handshake' }
     if (detail) out.detail = detail

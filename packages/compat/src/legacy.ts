@@ -2,6 +2,7 @@ import {
   AbortError,
   MsError,
   canonicalScope,
+  isMsError,
   type CanonicalScope,
   type Connection,
   type Scope,
@@ -254,7 +255,7 @@ function legacyTransport(transport: Transport<unknown>, options: LegacyTransport
             onConnect(track(toPullDuplex(connection, { allowHalfOpen: options.allowHalfOpen })))
           } catch (error) {
             void connection.close(error)
-            onError(error instanceof MsError ? error : new MsError(`onConnect threw: ${String(error)}`, { address: connection.remoteAddress, cause: error }))
+            onError(isMsError(error) ? error : new MsError(`onConnect threw: ${String(error)}`, { address: connection.remoteAddress, cause: error }))
           }
         },
         { signal: lifetime.signal, onError: (error) => onError(error) },

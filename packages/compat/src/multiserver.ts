@@ -4,6 +4,7 @@ import {
   MsError,
   createMultiServer,
   parseMultiAddress,
+  isMsError,
   type ConnectOptions,
   type Connection,
   type MultiServer as CoreMultiServer,
@@ -198,7 +199,7 @@ export function MultiServer(plugs: readonly (Suite | Transport<unknown> | readon
       },
       (error: unknown) => {
         failed = true
-        const err = error instanceof MsError ? error : new MsError(String(error), { cause: error })
+        const err = isMsError(error) ? error : new MsError(String(error), { cause: error })
         if (startedCb) startedCb(err)
         else report(err)
         finish()

@@ -1,4 +1,4 @@
-import { MsError, StreamError } from '@ms/core'
+import { StreamError, isMsError } from '@ms/core'
 
 /**
  * The pull-stream protocol (https://github.com/pull-stream/pull-stream),
@@ -54,7 +54,7 @@ export function toBytes(data: unknown): Bytes {
 }
 
 export function toError(reason: unknown, address: string | undefined, what: string): Error {
-  if (reason instanceof MsError) return reason
+  if (isMsError(reason)) return reason
   if (reason instanceof Error) return new StreamError(`${what}: ${reason.message}`, { address, cause: reason })
   return new StreamError(`${what}: ${String(reason)}`, { address, cause: reason })
 }

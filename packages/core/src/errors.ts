@@ -1,11 +1,31 @@
 /**
+ * Marks every MsError. `Symbol.for` gives the same symbol to every copy of
+ * @ms/core loaded in one process (two versions under different plugins, a
+ * bundle and node_modules), where `instanceof` fails: the classes differ.
+ */
+const BRAND = Symbol.for('@ms/core.MsError')
+
+/**
  * Every error the library throws or reports is an `MsError` subclass with a
  * stable `name` and, where one is concerned, the `address` it is about.
- * Users branch on `err.name` or `instanceof`; messages are for people.
+ * Users branch on `err.name`, `isMsError(err, 'DialError')` or
+ * `DialError.is(err)`; these work across copies of @ms/core, `instanceof`
+ * does not. Messages are for people.
  */
 export class MsError extends Error {
   /** The address (or address fragment) this error concerns, if any. */
   readonly address: string | undefined
+
+  /**
+   * Whether `value` is an error of this class or a subclass, from any copy
+   * of @ms/core: `DialError.is(err)`. Matches by the pinned class names
+   * (`nameError`) along the prototype chain, so a subclass defined in
+   * another package (e.g. `SocksReplyError extends DialError`) is a
+   * `DialError` too.
+   */
+  static is<T extends MsError>(this: abstract new (...args: never[]) => T, value: unknown): value is T {
+    return value instanceof this || isMsError(value, classErrorName(this))
+  }
 
   constructor(message: string, options: { address?: string; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
@@ -126,10 +146,49 @@ function describe(error: unknown): string {
   return String(error)
 }
 
+/** The classes of @ms/core by their `name`, for `isMsError(value, name)`. */
+export interface MsErrorsByName {
+  MsError: MsError
+  AddressError: AddressError
+  NoTransportError: NoTransportError
+  AbortError: AbortError
+  TimeoutError: TimeoutError
+  DialError: DialError
+  ListenError: ListenError
+  HandshakeError: HandshakeError
+  StreamError: StreamError
+  ConnectError: ConnectError
+  LimitError: LimitError
+}
+
+/**
+ * Whether `value` is an MsError (from any copy of @ms/core) and, given a
+ * name, of that class or a subclass of it: `isMsError(err, 'AbortError')`.
+ * Use it instead of `instanceof`, which fails when an app ends up with two
+ * copies of core (e.g. a plugin that pins an older one).
+ */
+export function isMsError<N extends keyof MsErrorsByName>(value: unknown, name: N): value is MsErrorsByName[N]
+export function isMsError(value: unknown, name?: string): value is MsError
+export function isMsError(value: unknown, name?: string): value is MsError {
+  if (value === null || typeof value !== 'object' || (value as { [BRAND]?: unknown })[BRAND] !== true) return false
+  if (name === undefined || name === 'MsError') return true
+  for (let proto: unknown = Object.getPrototypeOf(value); proto !== null && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    const own = Object.getOwnPropertyDescriptor(proto, 'name')
+    if (own !== undefined && own.value === name) return true
+  }
+  return false
+}
+
+/** The name `nameError` pinned on a class (minifier-proof), else its own name. */
+function classErrorName(errorClass: abstract new (...args: never[]) => unknown): string {
+  const own = Object.getOwnPropertyDescriptor(errorClass.prototype, 'name')
+  return typeof own?.value === 'string' ? own.value : errorClass.name
+}
+
 /** Turns a signal's abort reason into our AbortError (or TimeoutError). */
 export function abortReason(signal: AbortSignal, address?: string): Error {
   const reason: unknown = signal.reason
-  if (reason instanceof MsError) return reason
+  if (isMsError(reason)) return reason
   if (reason instanceof Error && reason.name === 'TimeoutError') {
     return new TimeoutError(0, { address, cause: reason })
   }
@@ -145,6 +204,7 @@ export function nameError(errorClass: { prototype: Error }, name: string): void 
   Object.defineProperty(errorClass.prototype, 'name', { value: name, writable: true, configurable: true, enumerable: false })
 }
 
+Object.defineProperty(MsError.prototype, BRAND, { value: true, writable: false, configurable: false, enumerable: false })
 nameError(MsError, 'MsError')
 nameError(AddressError, 'AddressError')
 nameError(NoTransportError, 'NoTransportError')

@@ -1,5 +1,5 @@
 import { parseMultiAddress, stringifyAddress, stringifyMultiAddress, type Address, type Segment } from './address.js'
-import { AbortError, AddressError, ConnectError, DialError, HandshakeError, LimitError, MsError, NoTransportError, abortReason } from './errors.js'
+import { AbortError, ConnectError, DialError, HandshakeError, LimitError, MsError, NoTransportError, abortReason, isMsError } from './errors.js'
 import { createAdmission, defaultSourceOf } from './admission.js'
 import { canonicalScope } from './scope.js'
 import { linkSignal } from './signal.js'
@@ -421,11 +421,11 @@ function safeParse(plugin: { parse(segment: Segment): unknown }, segment: Segmen
 
 /** Wraps anything thrown into an MsError that carries the address. */
 function asMsError(error: unknown, address: string | undefined, stage: string): MsError {
-  if (error instanceof MsError) {
+  if (isMsError(error)) {
     if (error.address === undefined && address !== undefined) (error as { address: string | undefined }).address = address
     return error
   }
-  if (error instanceof AddressError) return error
+  if (isMsError(error, 'AddressError')) return error
   const message = error instanceof Error ? error.message : String(error)
   if (stage === 'handshake') return new HandshakeError(message, { address, cause: error })
   return new DialError(message, { address, cause: error, code: (error as { code?: string } | null)?.code })

@@ -1,4 +1,4 @@
-import { MsError, StreamError, type ByteChannel, type ChannelReader, type ChannelSink } from '@ms/core'
+import { MsError, StreamError, isMsError, type ByteChannel, type ChannelReader, type ChannelSink } from '@ms/core'
 import type { SecretStreamDecoder, SecretStreamEncoder } from './secretstream.js'
 
 /**
@@ -85,7 +85,7 @@ class NoiseChannel implements ByteChannel {
       this.#reading = false
       this.#markPeerDone()
       this.#inner.stopReading()
-      sink.readError(error instanceof MsError ? error : new StreamError('noise: secretstream failed', { address: this.#address, cause: error }))
+      sink.readError(isMsError(error) ? error : new StreamError('noise: secretstream failed', { address: this.#address, cause: error }))
       return
     }
     if (decoder.ended) {

@@ -1,4 +1,4 @@
-import { MsError, StreamError, type ByteChannel, type ChannelSink, type Connection } from '@ms/core'
+import { MsError, StreamError, isMsError, type ByteChannel, type ChannelSink, type Connection } from '@ms/core'
 
 /**
  * A `ByteChannel` over a connection's WHATWG streams, for inner
@@ -11,7 +11,7 @@ export function channelFromStreams(connection: Connection): ByteChannel {
 }
 
 function toMsError(error: unknown, address: string, what: string): MsError {
-  return error instanceof MsError ? error : new StreamError(`${what} failed`, { address, cause: error })
+  return isMsError(error) ? error : new StreamError(`${what} failed`, { address, cause: error })
 }
 
 class StreamChannel implements ByteChannel {

@@ -2,11 +2,10 @@ import {
   ChannelReader,
   Deadline,
   HandshakeError,
-  MsError,
-  StreamError,
   TimeoutError,
   appendSegment,
   connectionFromChannel,
+  isMsError,
   toBase64,
   type ByteChannel,
   type CanonicalScope,
@@ -165,7 +164,7 @@ export function createNoise(crypto: NoiseCrypto): (options: NoiseOptions) => Noi
         try {
           authorization = await io.race(Promise.resolve().then(() => authorize(copyBytes(clientKey))))
         } catch (error) {
-          if (error instanceof MsError && io.aborted()) throw error
+          if (isMsError(error) && io.aborted()) throw error
           throw new HandshakeError('noise: authorize threw; client rejected', { stage: 'authorize', address, cause: error })
         }
         if (!authorization) {
@@ -234,7 +233,7 @@ export function createNoise(crypto: NoiseCrypto): (options: NoiseOptions) => Noi
         outcome = await handshake(io)
         keysOut = split(outcome.state)
       } catch (error) {
-        throw error instanceof MsError ? error : new HandshakeError('noise: handshake failed', { address, cause: error })
+        throw isMsError(error) ? error : new HandshakeError('noise: handshake failed', { address, cause: error })
       } finally {
         deadline.dispose()
       }
@@ -272,15 +271,15 @@ const HINTS: Record<string, string> = {
 function describeFailure(error: unknown, stage: string, direction: string, address: string, signal: { readonly aborted: boolean }): unknown {
   // The timeout or the caller's abort: keep its type (TimeoutError/AbortError) and say where we were.
   if (signal.aborted) {
-    if (error instanceof TimeoutError) {
+    if (isMsError(error, 'TimeoutError')) {
       return new TimeoutError(error.timeout, { address, what: `noise handshake (${direction}, during ${stage})`, cause: error })
     }
     return error
   }
-  if (error instanceof StreamError) {
+  if (isMsError(error, 'StreamError')) {
     const hint = HINTS[`${direction}:${stage}`] ?? `the connection ended during ${stage}`
     return new HandshakeError(`noise: ${hint}`, { stage, address, cause: error })
   }
-  if (error instanceof HandshakeError) return error
+  if (isMsError(error, 'HandshakeError')) return error
   return new HandshakeError(`noise: connection failed during ${stage}`, { stage, address, cause: error })
 }

@@ -4,10 +4,10 @@ import {
   Deadline,
   DialError,
   ListenError,
-  MsError,
   abortReason,
   scopeList,
   throwIfAborted,
+  isMsError,
   type CanonicalScope,
   type Connection,
   type DialOptions,
@@ -187,7 +187,7 @@ export function onion(options: OnionOptions = {}): OnionTransport {
       return fromNodeSocket(socket, { remoteAddress: address, direction: 'outbound', halfClose: false })
     } catch (error) {
       if (linked.signal.aborted) throw abortReason(linked.signal, address)
-      if (error instanceof MsError) throw error
+      if (isMsError(error)) throw error
       throw new DialError((error as Error)?.message ?? String(error), { address, cause: error })
     } finally {
       linked.dispose()
@@ -244,7 +244,7 @@ export function onion(options: OnionOptions = {}): OnionTransport {
       for (const socket of sockets) socket.destroy()
       published = undefined
       if (linked.signal.aborted) throw abortReason(linked.signal)
-      if (error instanceof MsError) {
+      if (isMsError(error)) {
         if (error.address === undefined) (error as { address: string | undefined }).address = where
         throw error
       }

@@ -1,4 +1,4 @@
-import { MsError, StreamError, type ByteChannel, type ChannelReader, type ChannelSink } from '@ms/core'
+import { MsError, StreamError, isMsError, type ByteChannel, type ChannelReader, type ChannelSink } from '@ms/core'
 import { BoxEncoder, type BoxDecoder } from './boxstream.js'
 import { ciphertextSlab } from './streams.js'
 
@@ -84,7 +84,7 @@ class BoxChannel implements ByteChannel {
       this.#reading = false
       this.#markPeerDone()
       this.#inner.stopReading()
-      sink.readError(error instanceof MsError ? error : new StreamError('shs: box-stream failed', { address: this.#address, cause: error }))
+      sink.readError(isMsError(error) ? error : new StreamError('shs: box-stream failed', { address: this.#address, cause: error }))
       return
     }
     if (decoder.ended) {

@@ -1,4 +1,4 @@
-import { MsError, StreamError, writeOrAbort } from '@ms/core'
+import { MsError, StreamError, writeOrAbort, isMsError } from '@ms/core'
 import { BoxDecoder, BoxEncoder, MAX_BODY } from './boxstream.js'
 
 /** Plaintext per inner write: large writes become one ciphertext chunk per 64 frames. */
@@ -9,7 +9,7 @@ const SLAB = 1024 * 1024
 const FIRST_SLAB = 4096
 
 function asStreamError(error: unknown, address: string | undefined, what: string): MsError {
-  if (error instanceof MsError) return error
+  if (isMsError(error)) return error
   return new StreamError(`shs: ${what}`, { address, cause: error })
 }
 

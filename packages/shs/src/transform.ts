@@ -2,12 +2,11 @@ import {
   ChannelReader,
   HandshakeError,
   Deadline,
-  MsError,
-  StreamError,
   TimeoutError,
   appendSegment,
   connectionFromChannel,
   createByteReader,
+  isMsError,
   toBase64,
   type ByteChannel,
   type ByteReader,
@@ -149,7 +148,7 @@ export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransf
         try {
           authorization = await io.race(Promise.resolve().then(() => authorize(copyBytes(clientKey))))
         } catch (error) {
-          if (error instanceof MsError && io.aborted()) throw error
+          if (isMsError(error) && io.aborted()) throw error
           throw new HandshakeError('shs: authorize threw; client rejected', { stage: 'authorize', address: state.address, cause: error })
         }
         if (!authorization) {
@@ -229,7 +228,7 @@ export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransf
         keysOut = sessionKeys(result.state)
       } catch (error) {
         // Nothing may wait on a half-done handshake; the caller closes the connection.
-        throw error instanceof MsError ? error : new HandshakeError('shs: handshake failed', { address, cause: error })
+        throw isMsError(error) ? error : new HandshakeError('shs: handshake failed', { address, cause: error })
       } finally {
         deadline.dispose()
       }
@@ -280,15 +279,15 @@ const HINTS: Record<string, string> = {
 function describeFailure(error: unknown, stage: string, direction: string, address: string, signal: { readonly aborted: boolean }): unknown {
   // The timeout or the caller's abort: keep its type (TimeoutError/AbortError) and say where we were.
   if (signal.aborted) {
-    if (error instanceof TimeoutError) {
+    if (isMsError(error, 'TimeoutError')) {
       return new TimeoutError(error.timeout, { address, what: `shs handshake (${direction}, during ${stage})`, cause: error })
     }
     return error
   }
-  if (error instanceof StreamError) {
+  if (isMsError(error, 'StreamError')) {
     const hint = HINTS[`${direction}:${stage}`] ?? `the connection ended during ${stage}`
     return new HandshakeError(`shs: ${hint}`, { stage, address, cause: error })
   }
-  if (error instanceof HandshakeError) return error
+  if (isMsError(error, 'HandshakeError')) return error
   return new HandshakeError(`shs: connection failed during ${stage}`, { stage, address, cause: error })
 }

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net'
-import { MsError, StreamError, TimeoutError } from '../errors.js'
+import { MsError, StreamError, TimeoutError, isMsError } from '../errors.js'
 import { QUEUED_CHUNK_OVERHEAD, connectionFromChannel, type ByteChannel, type ChannelSink } from '../channel.js'
 import type { Connection } from '../types.js'
 
@@ -37,7 +37,7 @@ export interface FromNodeSocketOptions {
 
 /** A socket-level failure after the connection was established. */
 function streamError(error: unknown, address: string): MsError {
-  if (error instanceof MsError) return error
+  if (isMsError(error)) return error
   const code = (error as { code?: unknown } | null)?.code
   const message = error instanceof Error ? error.message : String(error)
   return new StreamError(`${typeof code === 'string' ? code + ': ' : ''}${message}`, {
