@@ -1,5 +1,5 @@
 import { isIPv6, type Socket } from 'node:net'
-import { ExactReader, StreamError, abortReason, throwIfAborted } from '@ms/core'
+import { ExactReader, abortReason, isMsError, throwIfAborted } from '@ms/core'
 import { dialSocket } from '@ms/core/node'
 import { ProxyUnreachableError, SocksProtocolError, SocksReplyError, type ProxyAttempt } from './errors.js'
 
@@ -176,7 +176,7 @@ async function handshake(socket: Socket, proxy: SocksProxy, options: SocksConnec
     socket.destroy()
     if (signal.aborted) throw abortReason(signal, address)
     if (error instanceof SocksReplyError || error instanceof SocksProtocolError) throw error
-    if (error instanceof StreamError) throw protocolError(`closed the connection during the SOCKS handshake (${error.message})`, 'SOCKS_PROTOCOL', error)
+    if (isMsError(error, 'StreamError')) throw protocolError(`closed the connection during the SOCKS handshake (${error.message})`, 'SOCKS_PROTOCOL', error)
     throw protocolError((error as Error).message ?? String(error), 'SOCKS_PROTOCOL', error)
   } finally {
     signal.removeEventListener('abort', onAbort)
