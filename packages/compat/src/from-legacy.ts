@@ -5,6 +5,7 @@ import {
   ListenError,
   MsError,
   appendSegment,
+  isMsError,
   type CanonicalScope,
   type Connection,
   type ConnectionInfo,
@@ -104,7 +105,7 @@ function fromLegacyTransport(plugin: OriginalTransport): Transport<LegacyDialOpt
 
   function dial(target: LegacyDialOptions, { signal }: { signal?: AbortSignal } = {}): Promise<Connection> {
     const address = target.text
-    if (signal?.aborted) return Promise.reject(signal.reason instanceof MsError ? signal.reason : new AbortError(undefined, { address }))
+    if (signal?.aborted) return Promise.reject(isMsError(signal.reason) ? signal.reason : new AbortError(undefined, { address }))
     if (typeof plugin.client !== 'function') return Promise.reject(new DialError(`${name}: this plugin cannot dial`, { address, code: 'ENOTSUP' }))
     return new Promise<Connection>((resolve, reject) => {
       let settled = false
@@ -113,7 +114,7 @@ function fromLegacyTransport(plugin: OriginalTransport): Transport<LegacyDialOpt
         if (settled) return
         settled = true
         if (typeof abort === 'function') (abort as () => void)()
-        reject(signal!.reason instanceof MsError ? signal!.reason : new AbortError('the dial was aborted', { address }))
+        reject(isMsError(signal!.reason) ? signal!.reason : new AbortError('the dial was aborted', { address }))
       }
       const cb: Callback<OriginalStream> = (error, stream) => {
         if (settled) {
@@ -125,7 +126,7 @@ function fromLegacyTransport(plugin: OriginalTransport): Transport<LegacyDialOpt
         signal?.removeEventListener('abort', onAbort)
         if (error || !stream) {
           const code = (error as { code?: unknown } | null)?.code
-          return reject(error instanceof MsError ? error : new DialError(`${name}: ${error?.message ?? 'no stream'}`, { address, cause: error, ...(typeof code === 'string' ? { code } : {}) }))
+          return reject(isMsError(error) ? error : new DialError(`${name}: ${error?.message ?? 'no stream'}`, { address, cause: error, ...(typeof code === 'string' ? { code } : {}) }))
         }
         resolve(fromPullDuplex(stream as never, { remoteAddress: typeof stream.address === 'string' && stream.address ? stream.address : address, direction: 'outbound' }))
       }
@@ -182,7 +183,7 @@ function fromLegacyTransport(plugin: OriginalTransport): Transport<LegacyDialOpt
           try {
             onConnection(fromPullDuplex(stream as never, { remoteAddress: typeof stream.address === 'string' && stream.address ? stream.address : name, direction: 'inbound' }))
           } catch (error) {
-            onError?.(error instanceof MsError ? error : new MsError(String(error), { address: stream.address, cause: error }))
+            onError?.(isMsError(error) ? error : new MsError(String(error), { address: stream.address, cause: error }))
           }
         }
         const server = plugin.server as (...args: unknown[]) => unknown
@@ -197,7 +198,7 @@ function fromLegacyTransport(plugin: OriginalTransport): Transport<LegacyDialOpt
 }
 
 function asMsError(error: unknown): MsError {
-  if (error instanceof MsError) return error
+  if (isMsError(error)) return error
   const address = (error as { address?: unknown } | null)?.address
   return new MsError(error instanceof Error ? error.message : String(error), { cause: error, ...(typeof address === 'string' ? { address } : {}) })
 }
@@ -212,7 +213,7 @@ function fromLegacyTransform(plugin: OriginalTransform, options: FromLegacyPlugi
       const onAbort = () => {
         if (settled) return
         settled = true
-        reject(signal!.reason instanceof MsError ? signal!.reason : new AbortError('the upgrade was aborted', { address: connection.remoteAddress }))
+        reject(isMsError(signal!.reason) ? signal!.reason : new AbortError('the upgrade was aborted', { address: connection.remoteAddress }))
       }
       if (signal?.aborted) return onAbort()
       signal?.addEventListener('abort', onAbort, { once: true })

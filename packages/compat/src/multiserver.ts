@@ -101,7 +101,7 @@ function namingFailures(transform: Transform<unknown>): Transform<unknown> {
     transform.upgradeInbound(connection, options).catch((error: unknown) => {
       const inner = connection.remoteAddress
       const address = (error as { address?: unknown } | null)?.address
-      if (error instanceof MsError && !(typeof address === 'string' && address.startsWith(inner + '~'))) {
+      if (isMsError(error) && !(typeof address === 'string' && address.startsWith(inner + '~'))) {
         ;(error as { address?: string }).address = `${inner}~${transform.name}:`
       }
       throw error
