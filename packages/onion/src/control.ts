@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import type { Socket } from 'node:net'
-import { DialError } from '@ms/core'
+import { isMsError } from '@ms/core'
 import { describeError, dialSocket } from '@ms/core/node'
 import { TorControlError } from './errors.js'
 
@@ -69,7 +69,7 @@ export class TorControl {
     try {
       return new TorControl(await dialSocket({ connect, address: where, target: `the Tor control port at ${where}`, signal }), where)
     } catch (error) {
-      if (!(error instanceof DialError)) throw error
+      if (!isMsError(error, 'DialError')) throw error
       throw new TorControlError(`cannot reach the Tor control port at ${where}: ${describeError(error.cause)}`, {
         code: 'TOR_CONTROL_UNREACHABLE',
         cause: error.cause,

@@ -3,7 +3,7 @@ import { chmod, link, lstat, mkdtemp, rm, stat, unlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve as resolvePath } from 'node:path'
 import {
-  DialError,
+  isMsError,
   ListenError,
   throwIfAborted,
   canonicalScope,
@@ -76,7 +76,7 @@ function probe(path: string, signal: AbortSignal | undefined): Promise<'live' | 
       return 'live'
     },
     (error: unknown) => {
-      if (!(error instanceof DialError)) throw error
+      if (!isMsError(error, 'DialError')) throw error
       // ECONNREFUSED: a socket file nobody listens on, the sign of a dead
       // process. Anything else (permissions, not a socket) we must not touch.
       return error.code === 'ECONNREFUSED' ? 'stale' : 'live'
