@@ -11,8 +11,9 @@ const projects = groups.flatMap((group) =>
         .map((d) => `${group}/${d.name}`)
     : [],
 )
-// Top-level workspace packages with tests of their own (the hostile-network soak, the bench smoke run).
-for (const single of ['soak', 'bench']) if (existsSync(single)) projects.push(single)
+// Top-level workspace packages with tests of their own (the hostile-network soak, the bench smoke run,
+// the smoke run of every package's built dist).
+for (const single of ['soak', 'bench', 'smoke']) if (existsSync(single)) projects.push(single)
 
 export default defineConfig({
   // Resolve workspace packages to their TypeScript sources (the `@ms/source`
