@@ -17,6 +17,10 @@
  *   first message at once) is shed only once every silent one has been.
  * - A source over `maxPerSource` sheds its own idlest instead.
  *
+ * Peers that do send valid first messages (a CPU flood) progress like live
+ * clients: among them shedding goes by the age of the last progress, a fair
+ * share rather than a guarantee, and the server's CPU is the limit.
+ *
  * Shedding waits for one turn of the event loop (see `scheduleSweep`), so
  * the number in progress may briefly exceed `max`, by at most `max` or
  * 1024, whichever is larger.
