@@ -17,6 +17,12 @@ import {
   type Transport,
   type TransportListener,
 } from '@ms/core'
+import {
+  PROXY_V2_DEFAULT_MAX_BYTES,
+  acceptProxyHeader,
+  trustedSources,
+  type ProxyProtocolOptions,
+} from './proxy-protocol.js'
 import { checkSocketOptions, connectionLimit, dialSocket, fromNodeSocket, interfaceAddresses, listenServer, reportAcceptErrors } from '@ms/core/node'
 
 export interface NetOptions {
@@ -55,6 +61,14 @@ export interface NetOptions {
   connectTimeout?: number
   /** Maximum open inbound connections; excess ones are closed at once and reported as `LimitError`. */
   maxConnections?: number
+  /**
+   * Accept the PROXY protocol (v1 and v2, as HAProxy's `send-proxy` and
+   * `send-proxy-v2` write it) from the listed proxies, so `remoteAddress`
+   * (and with it per-source admission and logs) names the real client.
+   * Refused connections are reported to the listener's `onError` as
+   * `ProxyProtocolError`. See "Running at scale" in the README.
+   */
+  proxyProtocol?: ProxyProtocolOptions
 }
 
 /** What `parse` returns and `dial` takes. */
@@ -107,6 +121,20 @@ function defaultScopes(host: string | undefined): CanonicalScope[] {
   return ['public']
 }
 
+function proxyOptions(options: ProxyProtocolOptions | undefined) {
+  if (options === undefined) return undefined
+  if (options === null || typeof options !== 'object' || !Array.isArray(options.trusted)) {
+    throw new TypeError('net: proxyProtocol must be { trusted: string[], required?, timeout?, maxHeaderBytes? }')
+  }
+  const timeout = options.timeout ?? 5000
+  const maxHeaderBytes = options.maxHeaderBytes ?? PROXY_V2_DEFAULT_MAX_BYTES
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new TypeError(`net: proxyProtocol.timeout must be a positive number, got ${String(timeout)}`)
+  if (!Number.isInteger(maxHeaderBytes) || maxHeaderBytes < 16 + 36 || maxHeaderBytes > 16 + 65535) {
+    throw new TypeError(`net: proxyProtocol.maxHeaderBytes must be an integer from 52 to 65551, got ${String(maxHeaderBytes)}`)
+  }
+  return { isTrusted: trustedSources(options.trusted), required: options.required ?? true, timeout, maxHeaderBytes }
+}
+
 /**
  * The TCP transport. `net()` with no options listens on `127.0.0.1` at a
  * free port and advertises itself in the `device` scope only.
@@ -124,6 +152,7 @@ export function net(options: NetOptions = {}): Transport<NetAddress> {
     throw new TypeError(`net: port must be an integer from 0 to 65535, got ${String(options.port)}`)
   }
   checkSocketOptions('net', { connectTimeout, maxConnections })
+  const proxy = proxyOptions(options.proxyProtocol)
   const scopes = options.scope === undefined ? defaultScopes(options.host) : scopeList(options.scope, 'device')
   const external = options.external === undefined ? [] : ([] as string[]).concat(options.external)
   // With no host, a device-only listener binds loopback; anything wider
@@ -158,7 +187,20 @@ export function net(options: NetOptions = {}): Transport<NetAddress> {
         return
       }
       if (!admit(socket, remoteAddress)) return
-      onConnection(fromNodeSocket(socket, { remoteAddress, direction: 'inbound', idleTimeout }))
+      if (proxy === undefined) {
+        onConnection(fromNodeSocket(socket, { remoteAddress, direction: 'inbound', idleTimeout }))
+        return
+      }
+      acceptProxyHeader(socket, {
+        ...proxy,
+        socketAddress: remoteAddress,
+        peerHost: socket.remoteAddress!,
+        onError,
+        onAccept: (client) => {
+          const address = client === undefined ? remoteAddress : formatAddress(client.host, client.port, brackets)
+          onConnection(fromNodeSocket(socket, { remoteAddress: address, direction: 'inbound', idleTimeout }))
+        },
+      })
     })
     await listenServer(server, { listen: { host: bindHost, port }, address: wanted, signal })
 
@@ -215,5 +257,19 @@ export function net(options: NetOptions = {}): Transport<NetAddress> {
     configuredAddresses: (scope: CanonicalScope) => (port === 0 ? [] : advertised(scope, bindHost ?? '::', port)),
   }
 }
+
+export {
+  ProxyProtocolError,
+  parseProxyHeader,
+  trustedSources,
+  PROXY_V1_MAX_BYTES,
+  PROXY_V2_DEFAULT_MAX_BYTES,
+  PROXY_V2_SIGNATURE,
+  type ProxyEndpoint,
+  type ProxyParseOptions,
+  type ProxyParseResult,
+  type ProxyProtocolOptions,
+  type ProxyProtocolReason,
+} from './proxy-protocol.js'
 
 export default net
