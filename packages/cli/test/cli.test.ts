@@ -279,7 +279,11 @@ describe('ms probe', () => {
     ])
     expect(json.results[0]!.peer).toBe(serverId)
     expect(json.results[1]!.peer).toBe(serverId)
-    for (const r of json.results) for (const s of r.steps) expect(s.ms).toBeGreaterThanOrEqual(0)
+    // Each step is timed, and the steps fit in the alternative's total (each rounded to 0.1 ms).
+    for (const r of json.results) {
+      for (const s of r.steps) expect(Number.isFinite(s.ms)).toBe(true)
+      expect(r.steps.reduce((sum, s) => sum + s.ms, 0)).toBeLessThanOrEqual(r.ms + 0.1 * r.steps.length)
+    }
     // Plain lines when piped: one "ok" line per alternative, no progress escapes.
     const plain = await run(['probe', server.address])
     expect(plain.code).toBe(0)

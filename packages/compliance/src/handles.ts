@@ -36,3 +36,18 @@ export async function waitForNoLeaks(baseline: Map<string, number>, timeout = 20
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
+
+/**
+ * Resolves once `condition()` holds; rejects after `timeout` ms (default
+ * 5 s, generous for a loaded machine) with an error naming `what`. For tests
+ * that must see something happen (a connection accepted, a peer's close)
+ * before asserting, instead of sleeping a fixed time and hoping: it returns
+ * as soon as the event happened and fails loudly when it never does.
+ */
+export async function waitUntil(condition: () => boolean, what: string, timeout = 5000): Promise<void> {
+  const started = Date.now()
+  while (!condition()) {
+    if (Date.now() - started > timeout) throw new Error(`waited ${timeout} ms for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}

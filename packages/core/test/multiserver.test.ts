@@ -15,6 +15,7 @@ import {
   type Transform,
   type Transport,
 } from '../src/index.js'
+import { waitUntil } from './wait.js'
 
 /** A transform that tags connections and can be told to fail or stall. */
 function tag(options: { name?: string; failInbound?: boolean; stallOutbound?: boolean; key?: string } = {}): Transform<{ key: string }> {
@@ -115,7 +116,7 @@ describe('createMultiServer', () => {
     const client = createMultiServer([[memory(), tag()]])
     const c = await client.connect(ms.stringify())
     expect(c.remoteAddress).toMatch(/^mem:[^~]+~tag:server$/)
-    await new Promise((r) => setTimeout(r, 10))
+    await waitUntil(() => inbound !== undefined, 'the server to hand over the connection')
     expect(inbound?.remoteAddress).toMatch(/^mem:client-\d+~tag:client$/)
     await c.close()
   })
@@ -188,7 +189,7 @@ describe('createMultiServer', () => {
     // The server closes the raw connection after its transform failed.
     const reader = c.readable.getReader()
     await reader.read().catch(() => undefined)
-    await new Promise((r) => setTimeout(r, 10))
+    await waitUntil(() => errors.length > 0, 'the failure to be reported')
     expect(errors).toHaveLength(1)
     expect(errors[0]).toBeInstanceOf(HandshakeError)
     expect(errors[0]!.address).toMatch(/^mem:client-\d+$/)
@@ -203,7 +204,7 @@ describe('createMultiServer', () => {
     closers.push(() => listener.close())
     const client = createMultiServer([[memory()]])
     const c = await client.connect(ms.stringify())
-    await new Promise((r) => setTimeout(r, 10))
+    await waitUntil(() => errors.length > 0, 'the handler error to be reported')
     expect(errors.map((e) => e.message)).toEqual(['handler bug'])
     await c.close()
   })
@@ -237,8 +238,7 @@ describe('createMultiServer', () => {
     await ms.listen(() => {}, { signal: controller.signal })
     const address = ms.stringify()
     controller.abort()
-    await new Promise((r) => setTimeout(r, 10))
-    expect(ms.stringify()).toBe('')
+    await waitUntil(() => ms.stringify() === '', 'the listener to close')
     await expect(createMultiServer([[memory()]]).connect(address)).rejects.toBeInstanceOf(DialError)
   })
 

@@ -15,7 +15,7 @@ import {
   type MsError as MsErrorType,
   type TransportListener,
 } from '@ms/core'
-import { activeResources, readAll, waitForNoLeaks, writeAll } from '@ms/compliance'
+import { activeResources, readAll, waitForNoLeaks, waitUntil, writeAll } from '@ms/compliance'
 import { net, type NetAddress } from '../src/index.js'
 import { blackhole, closeServer, freePort, hasIPv6Loopback, listenRaw, machineAddresses } from './helpers.js'
 
@@ -244,7 +244,7 @@ describe('net: listening and advertising', () => {
     const port = portOf(listener)
     const socket = createConnection({ host: '127.0.0.1', port })
     await new Promise<void>((resolve) => socket.once('connect', resolve))
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await waitUntil(() => accepted.length === 1, 'the server to accept the connection')
     const t0 = Date.now()
     await listener.close()
     await listener.close()
@@ -265,8 +265,10 @@ describe('net: listening and advertising', () => {
     const listener = await net().listen!(() => {}, { signal: controller.signal })
     const port = portOf(listener)
     controller.abort()
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    // The abort closed the listener: it advertises nothing, and close() (the
+    // same closing) settles once the port is released.
     expect(listener.addresses('device')).toEqual([])
+    await listener.close()
     const error = await net().dial({ host: '127.0.0.1', port }, {}).catch((e: unknown) => e)
     expect((error as DialError).code).toBe('ECONNREFUSED')
   })
@@ -351,7 +353,7 @@ describe('net: dial', () => {
     const baseline = activeResources()
     const controller = new AbortController()
     const dialling = net({ connectTimeout: 60_000 }).dial({ host: '127.0.0.1', port: hole.port }, { signal: controller.signal })
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    // The socket exists from the call on (a blackhole never answers): this abort is mid-dial.
     const reason = new MsError('stop right there')
     controller.abort(reason)
     await expect(dialling).rejects.toBe(reason)
@@ -373,7 +375,7 @@ describe('net: connections', () => {
     const port = portOf(listener)
     const outbound = await net().dial({ host: '127.0.0.1', port }, {})
     cleanup.push(() => outbound.close())
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await waitUntil(() => inbound !== undefined, 'the server to accept the connection')
     expect(outbound.remoteAddress).toBe(`net:127.0.0.1:${port}`)
     expect(outbound.direction).toBe('outbound')
     expect(inbound.direction).toBe('inbound')
@@ -397,7 +399,7 @@ describe('net: connections', () => {
       cleanup.push(() => v6.close())
       expect(v6.remoteAddress).toBe(`net:::1:${port}`)
     }
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await waitUntil(() => seen.length === (hasIPv6Loopback() ? 3 : 2), 'the server to accept every connection')
     expect(mapped.remoteAddress).toBe(`net:127.0.0.1:${port}`)
     expect(seen.filter((a) => /^net:127\.0\.0\.1:\d+$/.test(a))).toHaveLength(2)
     expect(seen.join()).not.toContain('ffff')
@@ -411,7 +413,7 @@ describe('net: connections', () => {
     const port = portOf(listener)
     const first = await net().dial({ host: '127.0.0.1', port }, {})
     cleanup.push(() => first.close())
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await waitUntil(() => accepted.length === 1, 'the server to accept the first connection')
     const second = await net().dial({ host: '127.0.0.1', port }, {})
     cleanup.push(() => second.close())
     // The excess connection is closed by the server without a byte.
@@ -437,8 +439,7 @@ describe('net: connections', () => {
     await accepted[0]!.closed
     const third = await net().dial({ host: '127.0.0.1', port }, {})
     cleanup.push(() => third.close())
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    expect(accepted).toHaveLength(2)
+    await waitUntil(() => accepted.length === 2, 'the server to accept a connection again')
     await Promise.all(accepted.map((c) => c.close()))
   })
 
@@ -448,7 +449,7 @@ describe('net: connections', () => {
     cleanup.push(() => closeServer(server))
     const { port } = server.address() as { port: number }
     const c = await net().dial({ host: '127.0.0.1', port }, {})
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await waitUntil(() => peer !== undefined, 'the raw server to accept')
     const peerGot: Buffer[] = []
     peer.on('data', (d: Buffer) => peerGot.push(d))
     const peerEnded = new Promise<void>((resolve) => peer.once('end', resolve))

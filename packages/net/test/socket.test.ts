@@ -2,7 +2,7 @@ import { createConnection, type Server, type Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { StreamError, type Connection } from '@ms/core'
 import { fromNodeSocket } from '@ms/core/node'
-import { readAll } from '@ms/compliance'
+import { readAll, waitUntil } from '@ms/compliance'
 import { closeServer, listenRaw } from './helpers.js'
 
 // fromNodeSocket lives in @ms/core/node; it is tested here, over real
@@ -32,7 +32,6 @@ async function pair(extra: { halfClose?: boolean } = {}): Promise<{ conn: Connec
   return { conn, peer, socket, server }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 describe('fromNodeSocket', () => {
   it('carries remoteAddress, direction and an empty info', async () => {
@@ -138,10 +137,12 @@ describe('fromNodeSocket', () => {
       }
       pump()
     })
-    await sleep(500)
-    // Our side read at most its queue (256 KiB) plus a socket read or two.
+    // Our queue filled and the socket was paused (the event this test is about)...
+    await waitUntil(() => socket.bytesRead >= 256 * 1024 && socket.isPaused(), 'our socket to fill its queue and pause', 15_000)
+    // ...having read at most its queue (256 KiB) plus a socket read or two,
     expect(socket.bytesRead).toBeLessThan(1024 * 1024)
-    expect(socket.isPaused()).toBe(true)
+    // so the rest waits at the peer, whose writes now wait for drain.
+    expect(sent).toBeLessThan(total)
     const all = await readAll(readable)
     await writing
     expect(all.byteLength).toBe(total)
@@ -188,7 +189,8 @@ describe('fromNodeSocket: streams built on first use, or the channel taken inste
       await closeServer(server)
     })
     peer.end('after the handover')
-    await sleep(100)
+    // The bytes (and the FIN) reach our paused socket before anyone reads.
+    await waitUntil(() => socket.readableLength >= 'after the handover'.length, 'the bytes to arrive in our socket')
     expect(Buffer.from(await readAll(conn.readable)).toString()).toBe('after the handover')
   })
 

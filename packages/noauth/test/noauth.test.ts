@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { AbortError, HandshakeError, createMultiServer, parseAddress, type Connection, type MsError } from '@ms/core'
-import { memoryPair, readAll, writeAll } from '@ms/compliance'
+import { memoryPair, readAll, waitUntil, writeAll } from '@ms/compliance'
 import { net } from '@ms/net'
 import { unix } from '@ms/unix'
 import { isLocalAddress, noauth } from '../src/index.js'
@@ -119,7 +119,7 @@ describe('noauth: over real transports', () => {
     cleanup.push(() => c.close())
     expect(c.info.noauth).toEqual({ trusted: true })
     expect(c.remoteAddress).toBe(address)
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await waitUntil(() => inbound !== undefined, 'the server to hand over the inbound connection')
     expect(inbound.info.noauth).toEqual({ trusted: true })
   })
 
@@ -155,7 +155,8 @@ describe('noauth: over real transports', () => {
     const accepted: Connection[] = []
     const listener = await ms.listen((c) => accepted.push(c), { onError: (e) => errors.push(e) })
     cleanup.push(() => listener.close())
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    // The refusal is the event; nothing may be accepted before or after it.
+    await waitUntil(() => errors.length === 1, 'the non-local connection to be refused')
     expect(accepted).toEqual([])
     expect(errors).toHaveLength(1)
     expect(errors[0]).toBeInstanceOf(HandshakeError)

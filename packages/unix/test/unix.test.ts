@@ -16,7 +16,7 @@ import {
   type MsError,
   type TransportListener,
 } from '@ms/core'
-import { readAll, writeAll } from '@ms/compliance'
+import { readAll, waitUntil, writeAll } from '@ms/compliance'
 import { unix } from '../src/index.js'
 
 const cleanup: (() => unknown)[] = []
@@ -239,7 +239,7 @@ describe('unix: listening', () => {
     const path = pathOf(listener)
     const socket = createConnection({ path })
     await new Promise<void>((resolve) => socket.once('connect', resolve))
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await waitUntil(() => accepted.length === 1, 'the server to accept the connection')
     const t0 = Date.now()
     await listener.close()
     expect(Date.now() - t0).toBeLessThan(500)
@@ -253,7 +253,9 @@ describe('unix: listening', () => {
     const listener = await unix().listen!(() => {}, { signal: controller.signal })
     const path = pathOf(listener)
     controller.abort()
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    // The abort closed the listener at once; close() is that same closing, settled once the file is gone.
+    expect(listener.addresses('device')).toEqual([])
+    await listener.close()
     expect(existsSync(path)).toBe(false)
     await expect(unix().listen!(() => {}, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError)
   })
@@ -287,7 +289,7 @@ describe('unix: listening', () => {
     const listener = await start({ maxConnections: 1 }, (c) => accepted.push(c), (e) => errors.push(e))
     const path = pathOf(listener)
     const first = await unix().dial({ path }, {})
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await waitUntil(() => accepted.length === 1, 'the server to accept the first connection')
     const second = await unix().dial({ path }, {})
     cleanup.push(() => first.close(), () => second.close())
     await readAll(second.readable).catch(() => new Uint8Array())
@@ -305,7 +307,7 @@ describe('unix: dial', () => {
     const path = pathOf(listener)
     const c = await unix().dial({ path }, {})
     cleanup.push(() => c.close())
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await waitUntil(() => inbound !== undefined, 'the server to accept the connection')
     expect(c.remoteAddress).toBe(`unix:${path}`)
     expect(c.direction).toBe('outbound')
     expect(inbound.remoteAddress).toBe(`unix:${path}`)

@@ -3,7 +3,7 @@ import * as http from 'node:http'
 import * as https from 'node:https'
 import WebSocket, { WebSocketServer } from 'ws'
 import { DialError, LimitError, ListenError, StreamError, createMultiServer, type Connection, type TransportListener } from '@ms/core'
-import { echo, readAll, writeAll } from '@ms/compliance'
+import { echo, readAll, waitUntil, writeAll } from '@ms/compliance'
 import { ws } from '@ms/ws'
 import { selfSignedCertificate } from './cert.js'
 
@@ -308,7 +308,7 @@ describe('ws framing, half-close and close codes', () => {
     raw.on('message', (data: Buffer) => messages.push(data))
     const s = await next
     await writeAll(s.writable, bytes('data then end'))
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await waitUntil(() => messages.length >= 2, 'the data and the end marker to arrive')
     expect(messages.map((m) => m.byteLength)).toEqual([13, 0])
     // The peer can still send after our end; once it ends too, both sides close normally.
     raw.send(Buffer.from('reply'))
@@ -326,7 +326,7 @@ describe('ws framing, half-close and close codes', () => {
     raw.on('message', (data: Buffer) => sizes.push(data.byteLength))
     const s = await next
     await writeAll(s.writable, new Uint8Array(200 * 1024), { chunkSize: 200 * 1024, close: false })
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await waitUntil(() => sizes.reduce((a, b) => a + b, 0) >= 200 * 1024, 'all 200 KiB to arrive')
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(200 * 1024)
     expect(Math.max(...sizes)).toBeLessThanOrEqual(64 * 1024)
   })
@@ -399,7 +399,8 @@ describe('ws framing, half-close and close codes', () => {
     const flooding = (async () => {
       for (let i = 0; i < 64; i++) await writer.write(chunk)
     })().catch(() => {})
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    // The server stopped reading: backpressure reaches our writer.
+    await waitUntil(() => (writer.desiredSize ?? 1) <= 0, 'the writer to be held back', 15_000)
     const started = Date.now()
     await s.close()
     // Without resuming, the peer's closing frame would sit unread until closeTimeout.
