@@ -32,7 +32,7 @@ import { addRoute, reject } from './router.js'
 import './info.js'
 
 export { canonicalPath, formatWsUrl, parseWsSegment, parseWsUrl, wsSegment, type WsAddress } from './address.js'
-export { fromNodeWebSocket } from './node-driver.js'
+export { fromNodeWebSocket, type NodeWebSocket } from './node-driver.js'
 export type { TrustedProxies } from './proxy.js'
 export type { WsInfo } from './info.js'
 

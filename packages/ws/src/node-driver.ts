@@ -1,4 +1,3 @@
-import type WebSocket from 'ws'
 import type { Connection, ConnectionInfo } from '@ms/core'
 import { createWsConnection, type WsDriver } from './connection.js'
 
@@ -13,11 +12,32 @@ export interface NodeConnectionOptions {
 }
 
 /**
+ * The part of an npm `ws` (v8) WebSocket that `fromNodeWebSocket` uses.
+ * Declared here rather than imported from `ws`, so our published types do
+ * not need `@types/ws` (a strict TypeScript consumer without skipLibCheck
+ * would otherwise fail on a type import it cannot resolve). A `ws`
+ * WebSocket is assignable to it.
+ */
+export interface NodeWebSocket {
+  readonly readyState: number
+  readonly bufferedAmount: number
+  send(data: Uint8Array, options: { binary: boolean }, callback: (error?: Error) => void): void
+  ping(): void
+  pause(): void
+  resume(): void
+  close(code?: number, reason?: string): void
+  terminate(): void
+  on(event: 'message', listener: (data: unknown, isBinary: boolean) => void): unknown
+  on(event: 'error', listener: (error: Error) => void): unknown
+  once(event: 'close', listener: (code: number, reason: { toString(): string }) => void): unknown
+}
+
+/**
  * A `Connection` over an open npm `ws` WebSocket. Inbound backpressure is
  * real: the socket is paused while our readable's queue is full, so TCP
  * flow control reaches the sender.
  */
-export function fromNodeWebSocket(socket: WebSocket, options: NodeConnectionOptions): Connection {
+export function fromNodeWebSocket(socket: NodeWebSocket, options: NodeConnectionOptions): Connection {
   // A server's frames are not masked, so `ws` writes our bytes by
   // reference after send() returns; the caller may reuse its buffer once
   // the write resolves, so we copy. A client masks into a fresh buffer.
