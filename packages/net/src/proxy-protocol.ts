@@ -364,6 +364,8 @@ export function acceptProxyHeader(socket: Socket, options: ProxyAcceptOptions): 
       socket.destroy()
       return
     }
+    // A bare TCP connect and close (a proxy's plain health check).
+    if (received.length === 0) return fail('missing', `connection from ${address} closed without a PROXY header`)
     fail('truncated', `connection from ${address} ended before its PROXY header was complete (${received.length} bytes)`)
   }
   const onSocketError = () => {
