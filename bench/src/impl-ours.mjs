@@ -1,4 +1,4 @@
-// Adapter for our packages (@ms/core, @ms/net, @ms/shs, @ms/ws): listen/dial a
+// Adapter for our packages (@ms/core, @ms/net, @ms/shs, @ms/noise, @ms/ws): listen/dial a
 // suite through createMultiServer, and wrap each Connection (WHATWG streams)
 // in the small Conn interface the workloads use (see workloads.mjs).
 import { createMultiServer } from '@ms/core'
@@ -17,6 +17,11 @@ async function transportFor(suite, listening) {
 
 async function suiteFor(suite, keys, appKey, listening) {
   const transport = await transportFor(suite, listening)
+  if (suite.endsWith('~noise')) {
+    // No network key: the wire of @hyperswarm/secret-stream, as deployed.
+    const { noise } = await import('@ms/noise')
+    return [transport, noise({ keys })]
+  }
   if (!suite.endsWith('~shs')) return [transport]
   const { shs } = await import('@ms/shs')
   return [transport, shs({ keys, appKey })]

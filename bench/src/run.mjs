@@ -3,7 +3,7 @@
 // prints a table and writes the same figures as JSON.
 //
 //   node src/run.mjs [--smoke] [--only net-shs-bulk,handshakes] [--mode sep|same]
-//                    [--impl ours,pull,theirs,raw] [--runs N] [--bytes MiB] [--json FILE]
+//                    [--impl ours,noise,pull,theirs,raw] [--runs N] [--bytes MiB] [--json FILE]
 //                    [--cpu-prof DIR] [--source] [--verbose]
 import { fork } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -38,7 +38,7 @@ function parseArgs(argv) {
     else if (name === '--source') options.source = true
     else if (name === '--verbose') options.verbose = true
     else if (name === '--help' || name === '-h') {
-      console.log('usage: node src/run.mjs [--smoke] [--only GROUPS] [--mode sep,same] [--impl ours,pull,theirs,raw] [--runs N] [--bytes MiB] [--json FILE] [--cpu-prof DIR] [--source] [--verbose]')
+      console.log('usage: node src/run.mjs [--smoke] [--only GROUPS] [--mode sep,same] [--impl ours,noise,pull,theirs,raw] [--runs N] [--bytes MiB] [--json FILE] [--cpu-prof DIR] [--source] [--verbose]')
       console.log(`groups: ${GROUPS.join(', ')}`)
       process.exit(0)
     } else throw new Error(`unknown option ${arg}`)
@@ -80,8 +80,8 @@ function buildRows(options, P) {
   const impls = (list) => (options.impls ? list.filter((i) => options.impls.includes(i)) : list)
   for (const [group, suite, list] of [
     ['net-bulk', 'net', ['ours', 'theirs', 'raw']],
-    ['net-shs-bulk', 'net~shs', ['ours', 'theirs']],
-    ['ws-shs-bulk', 'ws~shs', ['ours', 'theirs']],
+    ['net-shs-bulk', 'net~shs', ['ours', 'noise', 'theirs']],
+    ['ws-shs-bulk', 'ws~shs', ['ours', 'noise', 'theirs']],
   ]) {
     if (!wanted(group)) continue
     for (const variant of ['one-way', 'both-ways'])
@@ -95,7 +95,7 @@ function buildRows(options, P) {
     for (const inflight of [8, 64])
       for (const mode of modes)
         rows.push({
-          group: 'handshakes', variant: `${inflight} in flight`, mode, suite: 'net~shs', figure: 'handshakes', impls: impls(['ours', 'pull', 'theirs', 'raw']),
+          group: 'handshakes', variant: `${inflight} in flight`, mode, suite: 'net~shs', figure: 'handshakes', impls: impls(['ours', 'noise', 'pull', 'theirs', 'raw']),
           unit: '/s', better: 'higher', params: { ...P.handshakes, inflight },
           // CPU time per handshake, both sides: where the rate is bound by CPU, and whose.
           metrics: ['value', 'cpu'], metricUnits: { cpu: 'µs CPU/hs' }, metricBetter: { cpu: 'lower' },
@@ -103,13 +103,13 @@ function buildRows(options, P) {
   if (wanted('latency'))
     for (const mode of modes)
       rows.push({
-        group: 'latency', variant: 'connect', mode, suite: 'net~shs', figure: 'latency', impls: impls(['ours', 'pull', 'theirs']),
+        group: 'latency', variant: 'connect', mode, suite: 'net~shs', figure: 'latency', impls: impls(['ours', 'noise', 'pull', 'theirs']),
         unit: 'ms', better: 'lower', metrics: ['median', 'p99'], params: P.latency,
       })
   if (wanted('memory'))
     for (const mode of modes)
       rows.push({
-        group: 'memory', variant: `idle, ${P.memory.conns} open`, mode, suite: 'net~shs', figure: 'memory', impls: impls(['ours', 'pull', 'theirs']),
+        group: 'memory', variant: `idle, ${P.memory.conns} open`, mode, suite: 'net~shs', figure: 'memory', impls: impls(['ours', 'noise', 'pull', 'theirs']),
         unit: 'KiB/conn', better: 'lower', metrics: ['value', 'heap'], scale: 1 / 1024, params: P.memory,
       })
   return rows.filter((row) => row.impls.length > 0)
@@ -326,6 +326,8 @@ function summarize(rows, samples, limitSamples) {
       const ours = entry.ours?.median
       entry.oursOverTheirs = ratio(ours, entry.theirs?.median)
       if (entry.pull) entry.pullOverTheirs = ratio(entry.pull.median, entry.theirs?.median)
+      // @ms/noise against @ms/shs (ours), same transport, same run.
+      if (entry.noise) entry.noiseOverShs = ratio(entry.noise.median, ours)
       const limit = limitFor(row, metric, limits, figures)
       const ceiling = ceilingFor(row, metric, limit, figures)
       // For "lower is better" figures the fractions are limit/ours, so that
@@ -368,6 +370,18 @@ function targets(figures) {
       pass: atLeast(f.fractionOfLimit, 0.7), detail: pct(f.fractionOfLimit),
     }))
   }
+  // @ms/noise, the successor of shs (issue 18), against @ms/shs in the same run.
+  const noiseVs = (name, key, want, better) =>
+    add(name, key, (f) => ({
+      pass: f.noiseOverShs == null ? null : better === 'higher' ? f.noiseOverShs >= want : f.noiseOverShs <= want,
+      detail: `${fmt(f.noise?.median)} vs ${fmt(f.ours?.median)} ${f.unit} (${fmt(f.noiseOverShs)}x)`,
+    }))
+  noiseVs('noise connect latency (median) <= 0.6x shs', 'latency | connect | sep | median', 0.6, 'lower')
+  for (const n of [8, 64]) {
+    noiseVs(`noise handshakes/s (${n} in flight) >= shs`, `handshakes | ${n} in flight | sep`, 1, 'higher')
+    noiseVs(`noise CPU per handshake (${n} in flight) <= shs`, `handshakes | ${n} in flight | sep | cpu`, 1, 'lower')
+  }
+  for (const variant of ['one-way', 'both-ways']) noiseVs(`net~noise bulk ${variant} >= net~shs`, `net-shs-bulk | ${variant} | sep`, 1, 'higher')
   add('plain net bulk >= 80% of raw socket', 'net-bulk | one-way | sep', (f) => ({
     pass: atLeast(f.fractionOfLimit, 0.8), detail: pct(f.fractionOfLimit),
   }))
@@ -407,6 +421,8 @@ function render(summary, targetList, meta) {
     f.mode,
     f.unit,
     fmt(f.ours?.median),
+    fmt(f.noise?.median),
+    f.noiseOverShs == null ? '-' : `${fmt(f.noiseOverShs)}x`,
     fmt(f.pull?.median),
     fmt(f.theirs?.median),
     f.oursOverTheirs == null ? '-' : `${fmt(f.oursOverTheirs)}x`,
@@ -416,7 +432,8 @@ function render(summary, targetList, meta) {
     f.ceiling ? fmt(f.ceiling.value) : '-',
     pct(f.fractionOfCeiling),
   ])
-  out.push(table(['figure', 'mode', 'unit', 'ours', 'ours (pull)', 'multiserver', 'ours/theirs', 'pull/theirs', 'limit', 'ours vs limit', 'ceiling', 'vs ceiling'], lines))
+  out.push(table(['figure', 'mode', 'unit', 'ours', 'noise', 'noise/ours', 'ours (pull)', 'multiserver', 'ours/theirs', 'pull/theirs', 'limit', 'ours vs limit', 'ceiling', 'vs ceiling'], lines))
+  out.push('noise: the same rows with @ms/noise in place of @ms/shs (net~noise, ws~noise; same keys, same run); noise/ours: its figure over ours (shs)')
   out.push('ours: connections as WHATWG streams (the @ms/core contract); ours (pull): the same connections as pull-streams through @ms/compat, as secret-stack uses them')
   out.push('limit: the machine limit of the figure (raw socket, secretbox, handshake crypto); ceiling: crypto limit + raw TCP cost combined')
   const rawHandshakes = Object.values(summary.figures).filter((f) => f.group === 'handshakes' && f.metric === 'value' && f.raw?.median)

@@ -102,6 +102,28 @@ function localScalar(state: HandshakeState): Uint8Array {
   return scalar
 }
 
+// The static-static DH (\`ss\`) of the peers seen last, per local key pair.
+// It depends only on the two long-term keys, so a client redialling its
+// server, or a server seeing its clients reconnect, would compute the same
+// Ed25519 scalar multiplication (the priciest step, about a quarter of a
+// side's handshake) every time. It is as secret as the key pair and lives
+// no longer than it; failures (invalid keys) are not kept.
+const STATIC_SECRETS = 1024
+const staticSecrets = new WeakMap<KeyPair, Map<string, Uint8Array>>()
+function staticDh(state: HandshakeState, remote: Uint8Array, stage: string, what: string): Uint8Array {
+  let cache = staticSecrets.get(state.local)
+  if (!cache) staticSecrets.set(state.local, (cache = new Map()))
+  const id = toBase64(remote)
+  let secret = cache.get(id)
+  if (!secret) {
+    secret = dh(state, localScalar(state), remote, stage, what)
+    if (cache.size >= STATIC_SECRETS) cache.delete(cache.keys().next().value!)
+    cache.set(id, secret)
+  }
+  // mixKey wipes what it is given.
+  return copyBytes(secret)
+}
+
 const PROTOCOL_BYTES = utf8.encode(PROTOCOL_NAME)
 
 export function createHandshakeState(init: HandshakeInit): HandshakeState {
@@ -221,7 +243,7 @@ export function writeMessage1(state: HandshakeState, payload: Uint8Array = EMPTY
   mixHash(state, e.publicKey)
   mixKey(state, dh(state, e.scalar, state.remotePublicKey!, 'msg1', 'the server public key'))
   const s = encryptAndHash(state, state.local.publicKey)
-  mixKey(state, dh(state, localScalar(state), state.remotePublicKey!, 'msg1', 'the server public key'))
+  mixKey(state, staticDh(state, state.remotePublicKey!, 'msg1', 'the server public key'))
   const p = encryptAndHash(state, payload)
   state.step = 2
   const out = new Uint8Array(32 + s.length + p.length)
@@ -241,7 +263,7 @@ export function readMessage1(state: HandshakeState, msg: Uint8Array): Uint8Array
   mixKey(state, dh(state, scalar, re, 'msg1', 'the client ephemeral key'))
   // Decrypts only for a client that knows our public key (and network key): anyone else learns nothing.
   const rs = decryptAndHash(state, msg.subarray(32, 80), 'msg1', 'does not decrypt: the client does not know our public key or uses another network key')
-  mixKey(state, dh(state, scalar, rs, 'msg1', 'the client public key'))
+  mixKey(state, staticDh(state, rs, 'msg1', 'the client public key'))
   const payload = decryptAndHash(state, msg.subarray(80), 'msg1', 'payload does not decrypt')
   state.re = re
   state.remotePublicKey = rs
