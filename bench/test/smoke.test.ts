@@ -27,7 +27,9 @@ interface Figure {
   pull?: Impl
   theirs?: Impl
   raw?: Impl
+  noise?: Impl
   oursOverTheirs: number | null
+  noiseOverShs?: number | null
 }
 interface Results {
   meta: { smoke: boolean; errors: string[] }
@@ -69,13 +71,13 @@ describe('pnpm bench:smoke', () => {
     const expected: [string, string[]][] = [
       ['net-bulk | one-way', ['ours', 'theirs', 'raw']],
       ['net-bulk | both-ways', ['ours', 'theirs', 'raw']],
-      ['net-shs-bulk | one-way', ['ours', 'theirs']],
-      ['net-shs-bulk | both-ways', ['ours', 'theirs']],
-      ['ws-shs-bulk | one-way', ['ours', 'theirs']],
-      ['ws-shs-bulk | both-ways', ['ours', 'theirs']],
-      ['handshakes | 8 in flight', ['ours', 'pull', 'theirs', 'raw']],
-      ['handshakes | 64 in flight', ['ours', 'pull', 'theirs', 'raw']],
-      ['latency | connect', ['ours', 'pull', 'theirs']],
+      ['net-shs-bulk | one-way', ['ours', 'noise', 'theirs']],
+      ['net-shs-bulk | both-ways', ['ours', 'noise', 'theirs']],
+      ['ws-shs-bulk | one-way', ['ours', 'noise', 'theirs']],
+      ['ws-shs-bulk | both-ways', ['ours', 'noise', 'theirs']],
+      ['handshakes | 8 in flight', ['ours', 'noise', 'pull', 'theirs', 'raw']],
+      ['handshakes | 64 in flight', ['ours', 'noise', 'pull', 'theirs', 'raw']],
+      ['latency | connect', ['ours', 'noise', 'pull', 'theirs']],
     ]
     for (const [prefix, impls] of expected) {
       for (const mode of ['sep', 'same']) {
@@ -84,6 +86,8 @@ describe('pnpm bench:smoke', () => {
         for (const key of keys) {
           for (const impl of impls) positive(results.figures[key]![impl as 'ours']?.median, `${key} ${impl}`)
           positive(results.figures[key]!.oursOverTheirs, `${key} ours/theirs`)
+          // @ms/noise next to @ms/shs in the same run.
+          if (impls.includes('noise')) positive(results.figures[key]!.noiseOverShs, `${key} noise/shs`)
         }
       }
     }
@@ -99,7 +103,7 @@ describe('pnpm bench:smoke', () => {
       const key = Object.keys(results.figures).find((k) => k.startsWith('memory |') && k.endsWith(`| ${mode}`))
       expect(key, `memory ${mode}`).toBeDefined()
       for (const metricKey of [key!, `${key} | heap`])
-        for (const impl of ['ours', 'pull', 'theirs'] as const) positive(results.figures[metricKey]?.[impl]?.median, `${metricKey} ${impl}`)
+        for (const impl of ['ours', 'noise', 'pull', 'theirs'] as const) positive(results.figures[metricKey]?.[impl]?.median, `${metricKey} ${impl}`)
     }
 
     const l = results.limits
@@ -110,8 +114,9 @@ describe('pnpm bench:smoke', () => {
       positive(l.handshake[k], `handshake limit ${k}`)
       positive(l.handshakeLean[k], `lean handshake limit ${k}`)
     }
-    // The issue's nine, plus memory as pull-streams and the JS-heap share of memory (both ways).
-    expect(results.targets.length).toBe(12)
+    // The issue's nine, plus memory as pull-streams and the JS-heap share of memory (both ways),
+    // plus noise against shs: latency, handshakes/s and CPU (8 and 64 in flight), bulk both ways.
+    expect(results.targets.length).toBe(19)
     expect(stdout).toContain('targets:')
   }, 300_000)
 })

@@ -1,50 +1,24 @@
 // The idea multiserver exists for: move a network to a new protocol without
-// a flag day. The server offers the legacy suite and the modern one side by
-// side; each client dials the alternative it understands; once the old
-// clients are gone the legacy suite is switched off, leaving the modern
-// one (and its open connections) untouched.
-import { createHash } from 'node:crypto'
-import { createMultiServer, utf8, type Connection, type MultiServer, type MultiServerListener } from '@ms/core'
-import { deflate } from '@ms/example-deflate'
+// a flag day. v1 is secret-handshake (`net~shs`); v2 is Noise IK
+// (`net~noise`), with the same identity and network key. The server offers
+// both side by side; each client dials the alternative it understands; once
+// the old clients are gone shs is switched off (server-noise.ts is the server
+// after that: @ms/shs is no longer among its imports).
+import { createMultiServer, type MultiServer, type MultiServerListener } from '@ms/core'
 import { net } from '@ms/net'
-import { shs, shsCrypto, type KeyPair } from '@ms/shs'
+import { noise } from '@ms/noise'
+import { shs } from '@ms/shs'
+import type { KeyPair } from '@ms/noise'
+import { NETWORK_KEY } from './network.js'
+import { answer } from './talk.js'
 
-/** Each protocol generation is its own network: a different shs app key. */
-const networkKey = (name: string) => createHash('sha256').update(name).digest('base64')
-export const LEGACY_APP_KEY = networkKey('ms example network v1')
-export const MODERN_APP_KEY = networkKey('ms example network v2')
+export { ask, askOnce } from './talk.js'
+export { NETWORK_KEY, newKeys } from './network.js'
 
-export const newKeys = (): KeyPair => shsCrypto.signKeypairFromSeed(shsCrypto.randomBytes(32))
-
-/** v1: plain secret-handshake. */
-const legacySuite = (keys: KeyPair) => [net({ host: '127.0.0.1', port: 0 }), shs({ keys, appKey: LEGACY_APP_KEY })] as const
-/** v2: a new network key, and compression on top (a transform v1 clients do not have). */
-const modernSuite = (keys: KeyPair) => [net({ host: '127.0.0.1', port: 0 }), shs({ keys, appKey: MODERN_APP_KEY }), deflate()] as const
-
-/** Replies `<generation>: <message>` so the caller sees which suite answered. */
-function answer(generation: string) {
-  return async (connection: Connection) => {
-    try {
-      let message = ''
-      const reader = connection.readable.getReader()
-      for (let r = await reader.read(); !r.done; r = await reader.read()) {
-        message += utf8.decode(r.value)
-        // Line-based so one connection can carry several requests.
-        let newline: number
-        while ((newline = message.indexOf('\n')) >= 0) {
-          const line = message.slice(0, newline)
-          message = message.slice(newline + 1)
-          const writer = connection.writable.getWriter()
-          await writer.write(utf8.encode(`${generation}: ${line}\n`))
-          writer.releaseLock()
-        }
-      }
-      await connection.writable.close()
-    } catch {
-      await connection.close()
-    }
-  }
-}
+/** v1: secret-handshake, with the network key as its app key. */
+const legacySuite = (keys: KeyPair) => [net({ host: '127.0.0.1', port: 0 }), shs({ keys, appKey: NETWORK_KEY })] as const
+/** v2: Noise IK, one round trip instead of two; same keys, same network. */
+export const modernSuite = (keys: KeyPair) => [net({ host: '127.0.0.1', port: 0 }), noise({ keys, networkKey: NETWORK_KEY })] as const
 
 export interface UpgradingServer {
   /** The advertised address: modern alternative first, then legacy while it runs. */
@@ -62,12 +36,12 @@ export interface UpgradingServer {
  */
 export async function startUpgradingServer(keys: KeyPair, options: { modern?: boolean } = {}): Promise<UpgradingServer> {
   const legacy = createMultiServer([legacySuite(keys)])
-  const legacyListener: MultiServerListener | undefined = await legacy.listen(answer('v1'))
+  const legacyListener: MultiServerListener = await legacy.listen(answer('v1 (shs)'))
   let modern: MultiServer | undefined
   let modernListener: MultiServerListener | undefined
   if (options.modern !== false) {
     modern = createMultiServer([modernSuite(keys)])
-    modernListener = await modern.listen(answer('v2'))
+    modernListener = await modern.listen(answer('v2 (noise)'))
   }
   let legacyRunning = true
   return {
@@ -85,41 +59,12 @@ export async function startUpgradingServer(keys: KeyPair, options: { modern?: bo
   }
 }
 
-/** An old client: it only knows v1. The v2 alternative is not even dialled: no suite of its own matches `net~shs~deflate`. */
-export const oldClient = (keys: KeyPair) => createMultiServer([[net(), shs({ keys, appKey: LEGACY_APP_KEY })]])
+/** An old client: it only knows shs. The noise alternative is not even dialled: no suite of its own matches `net~noise`. */
+export const oldClient = (keys: KeyPair) => createMultiServer([[net(), shs({ keys, appKey: NETWORK_KEY })]])
 
-/** A new client: prefers v2, and still speaks v1 to servers that have not upgraded yet. */
+/** A new client: prefers noise, and still speaks shs to servers that have not upgraded yet. */
 export const newClient = (keys: KeyPair) =>
   createMultiServer([
-    [net(), shs({ keys, appKey: MODERN_APP_KEY }), deflate()],
-    [net(), shs({ keys, appKey: LEGACY_APP_KEY })],
+    [net(), noise({ keys, networkKey: NETWORK_KEY })],
+    [net(), shs({ keys, appKey: NETWORK_KEY })],
   ])
-
-/** Sends one line over `connection` and reads one line back. */
-export async function ask(connection: Connection, line: string): Promise<string> {
-  const writer = connection.writable.getWriter()
-  await writer.write(utf8.encode(line + '\n'))
-  writer.releaseLock()
-  const reader = connection.readable.getReader()
-  let text = ''
-  try {
-    while (!text.includes('\n')) {
-      const r = await reader.read()
-      if (r.done) break
-      text += utf8.decode(r.value)
-    }
-  } finally {
-    reader.releaseLock()
-  }
-  return text.trimEnd()
-}
-
-/** Connects, asks once, closes. */
-export async function askOnce(client: MultiServer, address: string, line: string): Promise<string> {
-  const connection = await client.connect(address, { timeout: 10_000 })
-  try {
-    return await ask(connection, line)
-  } finally {
-    await connection.close()
-  }
-}

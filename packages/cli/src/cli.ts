@@ -137,10 +137,11 @@ Examples:
     .option('--ws <host:port>', 'listen on WebSocket (repeatable)', collect, [])
     .option('--unix <path>', 'listen on a unix socket (repeatable)', collect, [])
     .option('--shs', 'secret-handshake on the network transports (and on unix without --noauth)')
+    .option('--noise', 'Noise IK (the @hyperswarm/secret-stream wire) instead of shs, same identity; shs and noise side by side: --config')
     .option('--noauth', 'no authentication: unix sockets (and loopback TCP) only')
-    .option('--keys <file>', 'our identity for shs (ssb-keys secret file); default: a throw-away key pair')
+    .option('--keys <file>', 'our identity for shs and noise (ssb-keys secret file); default: a throw-away key pair')
     .option('--appkey <base64>', 'shs network key (32 bytes, base64); default: the SSB main network key')
-    .option('--allow <id>', 'shs: only accept this client (@KEY.ed25519; repeatable); default: everyone with the app key', collect, [])
+    .option('--allow <id>', 'shs and noise: only accept this client (@KEY.ed25519; repeatable); default: everyone with the app key', collect, [])
     .option('--config <file>', 'read listeners from a JSON file instead of flags (see README)')
     .addOption(new Option('--exec <command>', 'run COMMAND (in a shell) for each connection, its stdin/stdout wired to the peer').conflicts('stdio'))
     .addOption(new Option('--stdio', 'relay our stdin/stdout with the first connection, then exit (later ones are refused)'))
@@ -149,7 +150,7 @@ Examples:
       `
 Without --exec or --stdio every connection is echoed back.
 Status lines (including the addresses) go to standard error.
-With --exec the command sees MS_REMOTE_ADDRESS and, for shs, MS_PEER_ID.`,
+With --exec the command sees MS_REMOTE_ADDRESS and, for shs and noise, MS_PEER_ID.`,
     )
     .action(act(serve))
 
@@ -183,7 +184,9 @@ side before our input ended.`,
       `
 Failure reasons: refused, timeout, unreachable, dns, no-socket, permission,
 proxy-unreachable, proxy-error, wrong-appkey, wrong-server-key,
-unauthorized, not-local, handshake, reset, unsupported, error.
+rejected (noise: the server hung up after msg1: wrong server key, another
+network key, or not authorized), unauthorized, not-local, handshake, reset,
+unsupported, error.
 Exit status: 0 if at least one alternative works, 1 if none does, 2 bad usage.`,
     )
     .action(act(runProbe))
@@ -196,6 +199,7 @@ interface ServeFlags {
   ws: string[]
   unix: string[]
   shs?: boolean
+  noise?: boolean
   noauth?: boolean
   keys?: string
   appkey?: string
@@ -288,7 +292,7 @@ async function connect(address: string, flags: ClientFlags & { verbose?: boolean
     throw new CliError(/^could not connect/.test(message) ? message : `could not connect: ${message}`, EXIT.FAILURE)
   }
   if (flags.verbose) {
-    const key = connection.info.shs?.publicKey
+    const key = connection.info.shs?.publicKey ?? connection.info.noise?.publicKey
     err(`connected to ${connection.remoteAddress}${key ? ` (${feedId(key)})` : ''}`)
   }
   const result = await relay(connection, process.stdin, process.stdout)

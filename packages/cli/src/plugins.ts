@@ -11,6 +11,7 @@ export const KNOWN = {
   ws: { kind: 'transport', package: '@ms/ws', what: 'WebSocket' },
   onion: { kind: 'transport', package: '@ms/onion', what: 'Tor onion service (through a SOCKS proxy)' },
   shs: { kind: 'transform', package: '@ms/shs', what: 'secret-handshake: authenticated encryption (SSB)' },
+  noise: { kind: 'transform', package: '@ms/noise', what: 'Noise IK + secretstream: authenticated encryption in one round trip (Hyperswarm wire)' },
   noauth: { kind: 'transform', package: '@ms/noauth', what: 'no authentication, local connections only' },
 } as const
 
@@ -22,6 +23,7 @@ export interface Modules {
   ws?: typeof import('@ms/ws')
   onion?: typeof import('@ms/onion')
   shs?: typeof import('@ms/shs')
+  noise?: typeof import('@ms/noise')
   noauth?: typeof import('@ms/noauth')
   /** Why a plugin could not be loaded, by name. */
   missing: Partial<Record<PluginName, string>>
@@ -33,6 +35,7 @@ const importers: { [K in PluginName]: () => Promise<NonNullable<Modules[K]>> } =
   ws: () => import('@ms/ws'),
   onion: () => import('@ms/onion'),
   shs: () => import('@ms/shs'),
+  noise: () => import('@ms/noise'),
   noauth: () => import('@ms/noauth'),
 }
 const cache = new Map<PluginName, Promise<unknown>>()
@@ -69,7 +72,7 @@ export interface ClientContext {
   socks?: string
   /** Per-dial connect timeout for transports that take one, in ms. */
   connectTimeout?: number
-  /** Handshake timeout for shs, in ms. */
+  /** Handshake timeout for shs and noise, in ms. */
   handshakeTimeout?: number
 }
 
@@ -104,6 +107,14 @@ export async function clientPlugins(ctx: ClientContext, names?: readonly string[
       }) as Transform
     } catch (error) {
       throw new CliError(`cannot set up shs: ${(error as Error).message}`, EXIT.USAGE)
+    }
+  }
+  if (m.noise) {
+    try {
+      // The same identity as shs; no network key (the wire of @hyperswarm/secret-stream).
+      transforms.noise = m.noise.noise({ keys: ctx.keys, ...(ctx.handshakeTimeout ? { timeout: ctx.handshakeTimeout } : {}) }) as Transform
+    } catch (error) {
+      throw new CliError(`cannot set up noise: ${(error as Error).message}`, EXIT.USAGE)
     }
   }
   if (m.noauth) transforms.noauth = m.noauth.noauth() as Transform

@@ -31,8 +31,9 @@ export interface ProbeFailure {
   /**
    * One word: `unsupported` (no plugin for it), `refused`, `timeout`,
    * `unreachable`, `dns`, `no-socket`, `proxy-unreachable`, `proxy-error`,
-   * `wrong-appkey`, `wrong-server-key`, `not-local`, `unauthorized`,
-   * `handshake`, `reset`, `error`.
+   * `wrong-appkey`, `wrong-server-key`, `rejected` (noise: the server
+   * hung up after msg1), `not-local`, `unauthorized`, `handshake`,
+   * `reset`, `error`.
    */
   reason: string
   /** The error's class name and code, when there is one. */
@@ -107,7 +108,7 @@ async function probeOne(text: string, alternative: ReturnType<typeof parseMultiA
       connection = await linked.race(transform.upgradeOutbound(connection, plan.transformOptions[k], { signal: linked.signal }), (late) => void late.close())
       steps.push({ stage: transform.name, plugin: transform.name, ok: true, ms: round(performance.now() - stepStart) })
     }
-    const publicKey = connection.info.shs?.publicKey
+    const publicKey = connection.info.shs?.publicKey ?? connection.info.noise?.publicKey
     const result: ProbeResult = {
       address: text,
       suite: plan.suite,
@@ -176,6 +177,15 @@ export function classify(error: unknown, stage: string, transport: string): Prob
       // A key that is not even a valid Ed25519 point fails before we send msg3.
       else if (detail === 'msg3' && /server public key/i.test(message)) out.reason = 'wrong-server-key'
       else if (detail === 'authorize') out.reason = 'unauthorized'
+    }
+    if (stage === 'noise') {
+      // Noise IK's server answers only a client that knows its key (and
+      // network key) and that it authorizes; it hangs up on anyone else
+      // without saying which, on purpose. A reply that does not verify is
+      // a server holding another key, or not speaking noise.
+      if (detail === 'msg1' && /server public key/i.test(message)) out.reason = 'wrong-server-key'
+      else if (detail === 'msg2' && /hung up/.test(message)) out.reason = 'rejected'
+      else if (detail === 'msg2' && /does not decrypt/.test(message)) out.reason = 'wrong-server-key'
     }
     if (stage === 'noauth' && detail === 'local-check') out.reason = 'not-local'
     return out

@@ -23,7 +23,7 @@ export interface ListenSpec {
   host?: string
   port?: number
   path?: string
-  transforms: ('shs' | 'noauth')[]
+  transforms: ('shs' | 'noise' | 'noauth')[]
 }
 
 /**
@@ -56,14 +56,19 @@ export function parseHostPort(text: string, flag: string): { host?: string; port
 
 /**
  * Builds listen specs from flags. Transforms apply to every transport;
- * when both `--shs` and `--noauth` are given, unix sockets get noauth and
- * the network transports get shs (the usual SSB layout): two suites cannot
- * share one port, so one transport gets one transform.
+ * when `--shs` (or `--noise`) and `--noauth` are given, unix sockets get
+ * noauth and the network transports get shs (or noise), the usual SSB
+ * layout: two suites cannot share one port, so one transport gets one
+ * transform. shs and noise side by side need one port each: `--config`.
  */
-export function specsFromFlags(flags: { net?: string[]; ws?: string[]; unix?: string[]; shs?: boolean; noauth?: boolean }): ListenSpec[] {
+export function specsFromFlags(flags: { net?: string[]; ws?: string[]; unix?: string[]; shs?: boolean; noise?: boolean; noauth?: boolean }): ListenSpec[] {
+  if (flags.shs && flags.noise) {
+    throw new CliError('--shs and --noise cannot share a port: serve them side by side with --config (one listener each)', EXIT.USAGE)
+  }
+  const secure: ListenSpec['transforms'] = flags.noise ? ['noise'] : flags.shs ? ['shs'] : []
   const pick = (kind: 'network' | 'local'): ListenSpec['transforms'] => {
-    if (flags.shs && flags.noauth) return kind === 'local' ? ['noauth'] : ['shs']
-    if (flags.shs) return ['shs']
+    if (secure.length && flags.noauth) return kind === 'local' ? ['noauth'] : secure
+    if (secure.length) return secure
     if (flags.noauth) return ['noauth']
     return []
   }
@@ -94,8 +99,8 @@ export async function readConfig(path: string): Promise<ServeConfig> {
     if (spec.transport === 'unix' && typeof spec.path !== 'string') throw new CliError(`${where}.path is required for unix`, EXIT.USAGE)
     if (spec.port !== undefined && !(Number.isInteger(spec.port) && spec.port >= 0 && spec.port <= 65535)) throw new CliError(`${where}.port must be 0-65535`, EXIT.USAGE)
     spec.transforms ??= []
-    if (!Array.isArray(spec.transforms) || spec.transforms.some((t) => t !== 'shs' && t !== 'noauth') || spec.transforms.length > 1) {
-      throw new CliError(`${where}.transforms must be [], ["shs"] or ["noauth"]`, EXIT.USAGE)
+    if (!Array.isArray(spec.transforms) || spec.transforms.some((t) => t !== 'shs' && t !== 'noise' && t !== 'noauth') || spec.transforms.length > 1) {
+      throw new CliError(`${where}.transforms must be [], ["shs"], ["noise"] or ["noauth"]`, EXIT.USAGE)
     }
   })
   return config as ServeConfig
@@ -124,28 +129,30 @@ export async function buildServer(specs: ListenSpec[], options: { keys?: string;
     return value
   }
   const wantsShs = specs.some((s) => s.transforms.includes('shs'))
+  const wantsNoise = specs.some((s) => s.transforms.includes('noise'))
   let keys: SecretKeys | undefined
   let ephemeral = false
   let shsTransform: Transform | undefined
-  if (wantsShs) {
+  let noiseTransform: Transform | undefined
+  if (wantsShs || wantsNoise) {
+    // One identity for both: clients see the same key on net~shs and net~noise.
     if (options.keys) keys = await readKeysFile(options.keys)
     else {
       keys = generateKeys()
       ephemeral = true
     }
     const allow = options.allow?.map((id) => id.trim())
-    const shs = need(m.shs, 'shs')
+    const authorize = allow && allow.length ? { authorize: (key: Uint8Array) => allow.includes(feedId(key)) } : {}
     try {
-      shsTransform = shs.shs({
-        keys,
-        appKey: options.appKey ?? SSB_APP_KEY,
-        ...(allow && allow.length ? { authorize: (key: Uint8Array) => allow.includes(feedId(key)) } : {}),
-      }) as Transform
+      if (wantsShs) shsTransform = need(m.shs, 'shs').shs({ keys, appKey: options.appKey ?? SSB_APP_KEY, ...authorize }) as Transform
+      if (wantsNoise) noiseTransform = need(m.noise, 'noise').noise({ keys, ...authorize }) as Transform
     } catch (error) {
+      if (error instanceof CliError) throw error
       throw new CliError((error as Error).message, EXIT.USAGE)
     }
+    if (options.appKey && !wantsShs) warnings.push('--appkey is the shs network key; it has no effect on noise')
   } else if (options.appKey || options.keys) {
-    warnings.push('--keys/--appkey have no effect without --shs')
+    warnings.push('--keys/--appkey have no effect without --shs or --noise')
   }
   const noauthTransform = specs.some((s) => s.transforms.includes('noauth')) ? (need(m.noauth, 'noauth').noauth() as Transform) : undefined
 
@@ -158,7 +165,7 @@ export async function buildServer(specs: ListenSpec[], options: { keys?: string;
     } else {
       transport = need(m.unix, 'unix').unix({ path: spec.path! }) as Transport
     }
-    const transforms = spec.transforms.map((t) => (t === 'shs' ? shsTransform! : noauthTransform!))
+    const transforms = spec.transforms.map((t) => (t === 'shs' ? shsTransform! : t === 'noise' ? noiseTransform! : noauthTransform!))
     if (transforms.length === 0) warnings.push(`${spec.transport} has no transform: anyone who reaches it talks to you unauthenticated and unencrypted`)
     if (spec.transforms.includes('noauth') && spec.transport === 'ws') {
       warnings.push('ws~noauth refuses every client: noauth only trusts unix sockets and loopback net connections')
@@ -176,8 +183,13 @@ export type Handler =
   | { mode: 'exec'; command: string }
   | { mode: 'stdio' }
 
+/** The peer's authenticated key, from shs or noise. */
+export function peerKey(connection: Connection): Uint8Array | undefined {
+  return connection.info.shs?.publicKey ?? connection.info.noise?.publicKey
+}
+
 export function describePeer(connection: Connection): string {
-  const key = connection.info.shs?.publicKey
+  const key = peerKey(connection)
   return key ? `${connection.remoteAddress} (${feedId(key)})` : connection.remoteAddress
 }
 
@@ -196,7 +208,7 @@ export async function echo(connection: Connection): Promise<void> {
 export function exec(connection: Connection, command: string, log: (line: string) => void): Promise<void> {
   return new Promise((resolve) => {
     const env: NodeJS.ProcessEnv = { ...process.env, MS_REMOTE_ADDRESS: connection.remoteAddress }
-    const key = connection.info.shs?.publicKey
+    const key = peerKey(connection)
     if (key) env.MS_PEER_ID = feedId(key)
     const child = spawn(command, { shell: true, stdio: ['pipe', 'pipe', 'inherit'], env })
     // Over when the command has exited and its output has been sent; like

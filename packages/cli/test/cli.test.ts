@@ -317,6 +317,65 @@ describe('ms probe', () => {
     await server.stop()
   })
 
+  it('serves noise with the same identity as shs; probe names the noise stage that failed', async () => {
+    const server = await serve(['--net', '127.0.0.1:0', '--noise', '--keys', keysFile])
+    expect(server.address).toMatch(/^net:127\.0\.0\.1:\d+~noise:[A-Za-z0-9+/]{43}=$/)
+    expect(`@${server.address.split('~noise:')[1]}.ed25519`).toBe(serverId)
+    const echoed = await run(['connect', '-v', server.address], { input: 'over noise' })
+    expect(echoed.code).toBe(0)
+    expect(echoed.stdout).toBe('over noise')
+    expect(echoed.stderr).toContain(serverId)
+
+    const ok = await probeJson([server.address])
+    expect(ok.code).toBe(0)
+    expect(ok.json.results[0]!.steps.map((s) => s.stage)).toEqual(['connect', 'noise'])
+    expect(ok.json.results[0]!.peer).toBe(serverId)
+
+    // Another server key: the server cannot decrypt msg1 and hangs up without a word.
+    const port = server.address.split(':')[2]!.split('~')[0]!
+    const otherKey = (JSON.parse((await run(['keygen'])).stdout) as { public: string }).public.replace('.ed25519', '')
+    const wrongKey = await probeJson([`net:127.0.0.1:${port}~noise:${otherKey}`])
+    expect(wrongKey.code).toBe(1)
+    expect(wrongKey.json.results[0]!.failure).toMatchObject({ stage: 'noise', detail: 'msg2', reason: 'rejected' })
+    expect(wrongKey.json.results[0]!.steps[0]).toMatchObject({ stage: 'connect', ok: true })
+    const plain = await run(['probe', `net:127.0.0.1:${port}~noise:${otherKey}`])
+    expect(plain.stdout).toMatch(/failed at noise \(msg2\) after .*: rejected/)
+    await server.stop()
+
+    // Something that is not a noise server answers msg1 with garbage: the handshake fails at msg2.
+    const shsServer = await serve(['--net', '127.0.0.1:0', '--shs', '--keys', keysFile])
+    const shsPort = shsServer.address.split(':')[2]!.split('~')[0]!
+    const notNoise = await probeJson(['--timeout', '3000', `net:127.0.0.1:${shsPort}~noise:${serverId.slice(1, -8)}`])
+    expect(notNoise.code).toBe(1)
+    expect(notNoise.json.results[0]!.failure).toMatchObject({ stage: 'noise' })
+    await shsServer.stop()
+  })
+
+  it('serves shs and noise side by side from one config, one identity; --shs with --noise is a usage error', async () => {
+    const config = join(dir, 'both.json')
+    await writeFile(
+      config,
+      JSON.stringify({
+        keys: keysFile,
+        listen: [
+          { transport: 'net', host: '127.0.0.1', port: 0, transforms: ['shs'] },
+          { transport: 'net', host: '127.0.0.1', port: 0, transforms: ['noise'] },
+        ],
+      }),
+    )
+    const server = await serve(['--config', config])
+    const alternatives = server.address.split(';')
+    expect(alternatives.map((a) => a.split('~')[1]!.split(':')[0])).toEqual(['shs', 'noise'])
+    expect(new Set(alternatives.map((a) => a.split('~')[1]!.split(':')[1])).size).toBe(1)
+    const { code, json } = await probeJson([server.address])
+    expect(code).toBe(0)
+    expect(json.results.map((r) => r.peer)).toEqual([serverId, serverId])
+    await server.stop()
+    const both = await run(['serve', '--net', '127.0.0.1:0', '--shs', '--noise'])
+    expect(both.code).toBe(2)
+    expect(both.stderr).toMatch(/--config/)
+  })
+
   it('reports a timeout at the handshake when the server accepts but never answers', async () => {
     const sockets = new Set<Socket>()
     const silent: NetServer = createServer((socket) => {
