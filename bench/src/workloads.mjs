@@ -3,6 +3,7 @@
 //   write(bytes), pump(n, chunk), readAtLeast(n), readToEnd(), idle(),
 //   endWrite(), close().
 import { MiB, median, now, quantile } from './stats.mjs'
+import { createServer, connect } from 'node:net'
 
 /** The one small message a handshake connection sends. */
 export const MESSAGE = Buffer.alloc(32, 0x6d)
@@ -134,19 +135,28 @@ export async function client(job, dial, address, askServer) {
       return { value: completed / seconds, cpu: (cpu.user + cpu.system + serverCpu) / completed, seconds, completed }
     }
     case 'latency': {
+      // With `rtt`, dial through a local proxy that delays every chunk by
+      // half of it each way: the handshake's round trips then cost what
+      // they cost on a network (TCP's own setup is not delayed).
+      const proxy = p.rtt ? await delayProxy(address, p.rtt / 2) : undefined
+      const target = proxy ? proxy.address : address
       const open = async () => {
         const start = now()
-        const conn = await dial(address)
+        const conn = await dial(target)
         const ms = now() - start
         await conn.endWrite()
         await conn.readToEnd()
         await conn.close()
         return ms
       }
-      for (let i = 0; i < p.warmup; i++) await open()
-      const times = []
-      for (let i = 0; i < p.count; i++) times.push(await open())
-      return { median: median(times), p99: quantile(times, 0.99) }
+      try {
+        for (let i = 0; i < p.warmup; i++) await open()
+        const times = []
+        for (let i = 0; i < p.count; i++) times.push(await open())
+        return { median: median(times), p99: quantile(times, 0.99) }
+      } finally {
+        await proxy?.close()
+      }
     }
     case 'memory': {
       await pool(p.warmup, 8, () => shake(dial, address))
@@ -175,5 +185,39 @@ export async function client(job, dial, address, askServer) {
     }
     default:
       throw new Error(`unknown figure ${job.figure}`)
+  }
+}
+
+/** A TCP proxy in front of a `net:HOST:PORT~...` address that delays each chunk (and the end) by `oneWayMs` in each direction. */
+async function delayProxy(address, oneWayMs) {
+  const m = /^net:([^:]+):(\d+)(~.*)?$/.exec(address)
+  if (!m) throw new Error(`delayProxy: not a net address: ${address}`)
+  const sockets = new Set()
+  const server = createServer({ allowHalfOpen: true }, (inbound) => {
+    const outbound = connect({ host: m[1], port: Number(m[2]), allowHalfOpen: true })
+    for (const s of [inbound, outbound]) {
+      sockets.add(s)
+      s.on('close', () => sockets.delete(s))
+      s.on('error', () => {
+        inbound.destroy()
+        outbound.destroy()
+      })
+    }
+    // Timers of one duration fire in the order they were set: bytes stay in order.
+    const relay = (from, to) => {
+      from.on('data', (chunk) => setTimeout(() => to.writable && to.write(chunk), oneWayMs))
+      from.on('end', () => setTimeout(() => to.writable && to.end(), oneWayMs))
+    }
+    relay(inbound, outbound)
+    relay(outbound, inbound)
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    address: `net:127.0.0.1:${server.address().port}${m[3] ?? ''}`,
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy()
+        server.close(() => resolve())
+      }),
   }
 }

@@ -166,30 +166,29 @@ function mixHash(state: HandshakeState, data: Uint8Array): void {
 
 /** HMAC-BLAKE2b-512 (noise-handshake's hmac.js: keys up to the 128-byte block are zero-padded). */
 function hmac(crypto: NoiseCrypto, key: Uint8Array, parts: readonly Uint8Array[]): Uint8Array {
-  const block = new Uint8Array(BLOCKLEN)
-  if (key.length > BLOCKLEN) block.set(crypto.blake2b([key], HASHLEN))
-  else block.set(key)
-  const inner = new Uint8Array(BLOCKLEN)
-  const outer = new Uint8Array(BLOCKLEN)
+  // Module-level pads: the handshake is synchronous, so nothing else uses them meanwhile.
+  const k = key.length > BLOCKLEN ? crypto.blake2b([key], HASHLEN) : key
   for (let i = 0; i < BLOCKLEN; i++) {
-    inner[i] = block[i]! ^ 0x36
-    outer[i] = block[i]! ^ 0x5c
+    const b = i < k.length ? k[i]! : 0
+    INNER_PAD[i] = b ^ 0x36
+    OUTER_PAD[i] = b ^ 0x5c
   }
-  crypto.wipe(block)
-  const innerHash = crypto.blake2b([inner, ...parts], HASHLEN)
-  const out = crypto.blake2b([outer, innerHash], HASHLEN)
-  crypto.wipe(inner)
-  crypto.wipe(outer)
-  crypto.wipe(innerHash)
+  const innerHash = crypto.blake2b([INNER_PAD, ...parts], HASHLEN)
+  INNER_PAD.fill(0)
+  const out = crypto.blake2b([OUTER_PAD, innerHash], HASHLEN)
+  OUTER_PAD.fill(0)
+  innerHash.fill(0)
   return out
 }
+const INNER_PAD = new Uint8Array(BLOCKLEN)
+const OUTER_PAD = new Uint8Array(BLOCKLEN)
 
 /** HKDF (RFC 5869) with HMAC-BLAKE2b and empty info: two 64-byte outputs. */
 function hkdf(crypto: NoiseCrypto, salt: Uint8Array, ikm: Uint8Array): [Uint8Array, Uint8Array] {
   const prk = hmac(crypto, salt, [ikm])
   const t1 = hmac(crypto, prk, [ONE])
   const t2 = hmac(crypto, prk, [t1, TWO])
-  crypto.wipe(prk)
+  prk.fill(0)
   return [t1, t2]
 }
 const ONE = Uint8Array.of(1)
@@ -197,12 +196,13 @@ const TWO = Uint8Array.of(2)
 
 function mixKey(state: HandshakeState, dh: Uint8Array): void {
   const [ck, temp] = hkdf(state.crypto, state.ck, dh)
-  state.crypto.wipe(dh)
-  state.crypto.wipe(state.ck)
+  // Plain fills: these are our own short-lived arrays (a native call each would cost more than the fill).
+  dh.fill(0)
+  state.ck.fill(0)
   state.ck = ck
-  if (state.k) state.crypto.wipe(state.k)
+  state.k?.fill(0)
   state.k = copyBytes(temp, 0, 32)
-  state.crypto.wipe(temp)
+  temp.fill(0)
   state.n = 0
 }
 

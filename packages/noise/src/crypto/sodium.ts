@@ -41,6 +41,7 @@ export const sodiumLoadError: unknown = loaded.error
 const sodium = loaded.sodium as SodiumNative
 
 const TAG = new Uint8Array(1)
+const SCRATCH = new Uint8Array(1024)
 
 /**
  * libsodium through sodium-native (prebuilt binaries, no compiler needed).
@@ -67,8 +68,25 @@ export const sodiumCrypto: NoiseCrypto = {
   },
   blake2b(parts, outLength, key) {
     const out = new Uint8Array(outLength)
-    if (parts.length === 1) sodium.crypto_generichash(out, parts[0]!, key)
-    else sodium.crypto_generichash_batch(out, parts as Uint8Array[], key)
+    if (parts.length === 1) {
+      sodium.crypto_generichash(out, parts[0]!, key)
+      return out
+    }
+    // The handshake hashes many small inputs: copying them into one buffer
+    // and making one call costs less than the batch call's per-part work.
+    let length = 0
+    for (const part of parts) length += part.length
+    if (length > SCRATCH.length) {
+      sodium.crypto_generichash_batch(out, parts as Uint8Array[], key)
+      return out
+    }
+    let offset = 0
+    for (const part of parts) {
+      SCRATCH.set(part, offset)
+      offset += part.length
+    }
+    sodium.crypto_generichash(out, SCRATCH.subarray(0, length), key)
+    SCRATCH.fill(0, 0, length)
     return out
   },
   aeadEncrypt(plaintext, ad, nonce, key) {
