@@ -330,8 +330,12 @@ export function acceptProxyHeader(socket: Socket, options: ProxyAcceptOptions): 
     if (rest.length > 0) socket.unshift(rest)
     options.onAccept(client)
   }
+  // After a LOCAL header with nothing behind it: a balancer's health check
+  // (connect, header, close) unless data follows.
+  let local = false
   const onData = (chunk: Buffer) => {
     if (settled) return
+    if (local) return handOver(undefined, chunk)
     received = received.length === 0 ? chunk : Buffer.concat([received, chunk])
     let result: ProxyParseResult
     try {
@@ -354,13 +358,19 @@ export function acceptProxyHeader(socket: Socket, options: ProxyAcceptOptions): 
       fail('untrusted', `PROXY header from ${address}, which is not a trusted proxy`)
       return
     }
-    handOver(result.command === 'proxy' ? result.source : undefined, received.subarray(result.length))
+    const rest = received.subarray(result.length)
+    if (result.command === 'local' && rest.length === 0) {
+      local = true
+      return
+    }
+    handOver(result.command === 'proxy' ? result.source : undefined, rest)
   }
   const onEnd = () => {
     if (settled) return
     finish()
-    if (received.length === 0 && !required) {
-      // Gone before saying anything; there is nothing to hand over.
+    if (local || (received.length === 0 && !required)) {
+      // Gone before saying anything (or a health check that said only
+      // LOCAL): there is nothing to hand over, and nothing went wrong.
       socket.destroy()
       return
     }
@@ -373,8 +383,8 @@ export function acceptProxyHeader(socket: Socket, options: ProxyAcceptOptions): 
   }
   const timer = setTimeout(() => {
     if (settled) return
-    if (received.length === 0 && !required) {
-      handOver(undefined, received)
+    if (local || (received.length === 0 && !required)) {
+      handOver(undefined, Buffer.alloc(0))
       return
     }
     finish()

@@ -1,6 +1,6 @@
 import { createConnection, type Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { concatBytes, type Connection, type MsError } from '@ms/core'
+import { concatBytes, createMultiServer, type Connection, type MsError, type Transform } from '@ms/core'
 import { readAll } from '@ms/compliance'
 import { PROXY_V2_SIGNATURE, net, type NetOptions, type ProxyProtocolError } from '../src/index.js'
 
@@ -133,6 +133,26 @@ describe('net proxyProtocol: the real client reaches the connection', () => {
     expect(await readAll(connection.readable)).toEqual(ascii('x'))
   })
 
+  it('a health check (LOCAL header, then close) is dropped quietly; LOCAL followed later by data is handed over', async () => {
+    const h = await start({ trusted: ['127.0.0.1'] })
+    const check = await dial(h.port)
+    const gone = new Promise((resolve) => check.once('close', resolve))
+    check.write(v2Inet([0, 0, 0, 0], 0, 0))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    check.destroy()
+    await gone
+    const later = await dial(h.port)
+    later.write(v2Inet([0, 0, 0, 0], 0, 0))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    later.end(ascii('after'))
+    const connection = await h.nextConnection()
+    expect(connection.remoteAddress).toBe(`net:127.0.0.1:${later.localPort}`)
+    expect(await readAll(connection.readable)).toEqual(ascii('after'))
+    // The health check produced neither a connection nor an error.
+    expect(h.connections.length).toBe(1)
+    expect(h.errors).toEqual([])
+  })
+
   it('not required: a connection without a header passes through unchanged, a silent one after the deadline', async () => {
     const h = await start({ trusted: ['10.0.0.0/8'], required: false, timeout: 300 })
     const plain = await dial(h.port)
@@ -219,5 +239,51 @@ describe('net proxyProtocol: refused connections end with a typed error and touc
 describe('net proxyProtocol options', () => {
   it.each([{}, { trusted: ['nope'] }, { trusted: [], timeout: 0 }, { trusted: [], maxHeaderBytes: 10 }])('rejects %j', (options) => {
     expect(() => net({ proxyProtocol: options as never })).toThrow(TypeError)
+  })
+})
+
+describe('net proxyProtocol with a MultiServer: per-source admission sees the real clients', () => {
+  it('maxPendingPerSource caps each proxied client, not the proxy all of them come through', async () => {
+    // A transform whose inbound handshakes hang until shed (silent peers).
+    const pending: { address: string; aborted: boolean }[] = []
+    const stall: Transform = {
+      name: 'stall',
+      parse: () => ({}),
+      advertise: () => ({ name: 'stall', data: [] }),
+      upgradeOutbound: async (c) => c,
+      upgradeInbound: (connection, { signal }) =>
+        new Promise<Connection>((_, reject) => {
+          const entry = { address: connection.remoteAddress, aborted: false }
+          pending.push(entry)
+          signal?.addEventListener('abort', () => {
+            entry.aborted = true
+            reject(signal.reason)
+          })
+        }),
+    }
+    const errors: MsError[] = []
+    const ms = createMultiServer([[net({ proxyProtocol: { trusted: ['127.0.0.1'] } }), stall]])
+    const listener = await ms.listen(() => {}, { maxPendingUpgrades: 100, maxPendingPerSource: 2, onError: (e) => errors.push(e) })
+    cleanup.push(() => listener.close())
+    const port = Number(ms.stringify().split('~')[0]!.split(':').pop())
+    const open = async (client: string, n: number) => {
+      const socket = await dial(port)
+      socket.write(ascii(`PROXY TCP4 ${client} 127.0.0.1 ${1000 + n} 8008\r\n`))
+    }
+    // Three clients, two handshakes each: all within the cap of 2 per source
+    // (through one proxy address they would be 6 from 127.0.0.1).
+    for (const [i, client] of ['192.0.2.1', '192.0.2.2', '192.0.2.3'].entries()) {
+      await open(client, 2 * i)
+      await open(client, 2 * i + 1)
+    }
+    await expect.poll(() => pending.length, { timeout: 10_000 }).toBe(6)
+    expect(pending.map((p) => p.address).sort()).toEqual(['192.0.2.1:1000', '192.0.2.1:1001', '192.0.2.2:1002', '192.0.2.2:1003', '192.0.2.3:1004', '192.0.2.3:1005'].map((a) => `net:${a}`))
+    expect(errors).toEqual([])
+    // A third from 192.0.2.1 sheds that client's own idlest handshake, nobody else's.
+    await open('192.0.2.1', 6)
+        await expect.poll(() => errors.length, { timeout: 10_000 }).toBe(1)
+    expect(errors[0]!.name).toBe('LimitError')
+    expect(errors[0]!.message).toMatch(/192\.0\.2\.1 had more than 2 handshakes in progress/)
+    expect(pending.filter((p) => p.aborted).map((p) => p.address)).toEqual(['net:192.0.2.1:1000'])
   })
 })

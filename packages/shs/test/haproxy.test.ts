@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createConnection, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -145,6 +145,7 @@ describe('net~shs behind HAProxy (PROXY protocol)', () => {
     front.none = await freePort()
     dir = mkdtempSync(join(tmpdir(), 'ms-haproxy-'))
     const config = haproxyConfig(front, servers)
+    if (process.env.MS_SHOW_HAPROXY) process.stderr.write(config)
     writeFileSync(join(dir, 'haproxy.cfg'), config)
     haproxy = spawn(haproxyBin, ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'pipe', 'pipe'] })
     children.push(haproxy)
@@ -219,39 +220,34 @@ describe('net~shs behind HAProxy (PROXY protocol)', () => {
   }, 60_000)
 })
 
-/** The HAProxy configuration of the README's "Running at scale", on the test's ports. */
+/**
+ * The HAProxy configuration of the README's "Running at scale", read from the
+ * README itself (so the documented one is the tested one), on the test's
+ * ports: its frontend and backend three times, with `send-proxy-v2`,
+ * `send-proxy` and no header.
+ */
 function haproxyConfig(front: { v2: number; v1: number; none: number }, servers: { name: string; port: number }[]): string {
-  const backend = (name: string, option: string) =>
-    [
-      `backend ${name}`,
-      '  balance roundrobin',
-      ...servers.map((s) => `  server ${s.name} 127.0.0.1:${s.port} ${option} check inter 1s`.replace(/  +/g, ' ').replace(/^ /, '  ')),
-      '',
-    ].join('\n')
-  return [
-    'global',
-    '  maxconn 4096',
-    '',
-    'defaults',
-    '  mode tcp',
-    '  timeout connect 5s',
-    '  timeout client 1h',
-    '  timeout server 1h',
-    '',
-    `frontend ssb_v2`,
-    `  bind 127.0.0.1:${front.v2}`,
-    '  default_backend ms_v2',
-    '',
-    `frontend ssb_v1`,
-    `  bind 127.0.0.1:${front.v1}`,
-    '  default_backend ms_v1',
-    '',
-    `frontend ssb_none`,
-    `  bind 127.0.0.1:${front.none}`,
-    '  default_backend ms_none',
-    '',
-    backend('ms_v2', 'send-proxy-v2'),
-    backend('ms_v1', 'send-proxy'),
-    backend('ms_none', ''),
-  ].join('\n')
+  const readme = readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8')
+  const block = /<!-- haproxy\.cfg[^\n]*-->\n```haproxy\n([\s\S]*?)```/.exec(readme)?.[1]
+  if (block === undefined) throw new Error('README.md has no haproxy.cfg block under "Running at scale"')
+  const at = block.indexOf('frontend ssb')
+  const [common, sections] = [block.slice(0, at), block.slice(at)]
+  const variant = (name: string, option: string, port: number) => {
+    const replacements: [string | RegExp, string][] = [
+      ['frontend ssb\n', `frontend ssb_${name}\n`],
+      ['default_backend ms\n', `default_backend ms_${name}\n`],
+      ['backend ms\n', `backend ms_${name}\n`],
+      ['bind 0.0.0.0:8008', `bind 127.0.0.1:${port}`],
+      ['10.0.0.11:8008', `127.0.0.1:${servers[0]!.port}`],
+      ['10.0.0.12:8008', `127.0.0.1:${servers[1]!.port}`],
+      [/ send-proxy-v2 /g, ` ${option} `.replace(/ {2}/, ' ')],
+    ]
+    let text = sections
+    for (const [from, to] of replacements) {
+      if (text.match(from) === null) throw new Error(`README's haproxy.cfg changed: ${String(from)} not found`)
+      text = text.replace(from, to)
+    }
+    return text
+  }
+  return [common, variant('v2', 'send-proxy-v2', front.v2), variant('v1', 'send-proxy', front.v1), variant('none', '', front.none)].join('\n')
 }
