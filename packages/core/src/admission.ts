@@ -115,7 +115,8 @@ export function createAdmission(options: AdmissionOptions): Admission {
       let mine = bySource.get(source)
       if (!mine) bySource.set(source, (mine = new Set()))
       mine.add(ticket)
-      if (mine.size > maxPerSource) overfull.add(source)
+      // A per-source cap at or above the total is no cap of its own (the default).
+      if (mine.size > maxPerSource && maxPerSource < max) overfull.add(source)
       if (all.size > max || overfull.size > 0) scheduleSweep()
       return ticket
     },
