@@ -274,6 +274,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         failed: goodFailed,
         abandoned: goodAbandoned,
         shedRetries: sum(good, 'shed'),
+        // Why they were retried: HandshakeError/msg2 is the server hanging up
+        // (shed under load), TimeoutError the client's own connect timeout.
+        shedBy: Object.fromEntries(
+          good.flatMap((r) => Object.keys(r.counts).filter((k) => k.startsWith('shed:'))).map((k) => [`${k.slice(5)}`, sum(good, k)]),
+        ),
         mibSent: +(sum(good, 'bytesSent') / MiB).toFixed(1),
         mibReceived: +(sum(good, 'bytesReceived') / MiB).toFixed(1),
         latencyMs: Object.fromEntries(good.map((r) => [r.name, r.latency])),
