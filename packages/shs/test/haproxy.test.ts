@@ -145,7 +145,6 @@ describe('net~shs behind HAProxy (PROXY protocol)', () => {
     front.none = await freePort()
     dir = mkdtempSync(join(tmpdir(), 'ms-haproxy-'))
     const config = haproxyConfig(front, servers)
-    if (process.env.MS_SHOW_HAPROXY) process.stderr.write(config)
     writeFileSync(join(dir, 'haproxy.cfg'), config)
     haproxy = spawn(haproxyBin, ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'pipe', 'pipe'] })
     children.push(haproxy)
