@@ -42,13 +42,13 @@ async function pair(options: { highWaterMark?: number; pausedProbeInterval?: num
   return { client, ...(await accepted) }
 }
 
-/** Sends `message` until the server has paused its socket (bounded: fails after `limit` ms). */
-async function sendUntilPaused(client: WebSocket, server: WebSocket, message: Uint8Array, limit = 20_000): Promise<number> {
+/** Sends `message(i)` until the server has paused its socket (bounded: fails after `limit` ms). */
+async function sendUntilPaused(client: WebSocket, server: WebSocket, message: (i: number) => Uint8Array, limit = 20_000): Promise<number> {
   const start = Date.now()
   let sent = 0
   while (!server.isPaused) {
     if (Date.now() - start > limit) throw new Error(`the server never paused its socket (${sent} messages sent)`)
-    for (let i = 0; i < 1000; i++) client.send(message)
+    for (let i = 0; i < 1000; i++) client.send(message(sent + i))
     sent += 1000
     await new Promise<void>((resolve) => setImmediate(resolve))
   }
@@ -59,7 +59,8 @@ describe('a WebSocket connection whose application does not read', () => {
   it('pauses its socket after a bounded number of 1-byte messages', async () => {
     const { client, socket, connection } = await pair()
     const reader = connection.readable.getReader()
-    const sent = await sendUntilPaused(client, socket, Uint8Array.of(7))
+    // Message i is the byte i % 251, so that order and loss show.
+    const sent = await sendUntilPaused(client, socket, (i) => Uint8Array.of(i % 251))
     // Each queued message counts its byte plus the ~256 bytes a queued
     // object costs, so a 256 KiB queue pauses after about 1,000 of them
     // (it once took 256 Ki, some 37 MB of heap). The rest of the socket's
@@ -68,12 +69,16 @@ describe('a WebSocket connection whose application does not read', () => {
     // Everything that was queued is delivered, in order, once the reader reads.
     client.close()
     let total = 0
+    let chunks = 0
     for (;;) {
       const { done, value } = await reader.read()
       if (done) break
-      expect(value.every((b) => b === 7)).toBe(true)
+      for (let i = 0; i < value.byteLength; i++) if (value[i] !== (total + i) % 251) throw new Error(`byte ${total + i} is ${value[i]}`)
       total += value.byteLength
+      chunks++
     }
+    // Messages that came after the pause were gathered: fewer chunks than messages.
+    expect(chunks).toBeLessThan(sent)
     // ws sends everything before its close frame; the client's buffered sends all arrive.
     expect(total).toBe(sent)
   })
@@ -81,7 +86,8 @@ describe('a WebSocket connection whose application does not read', () => {
   it('still notices that the peer left while paused', async () => {
     const { client, socket, connection } = await pair({ pausedProbeInterval: 100 })
     const reader = connection.readable.getReader()
-    await sendUntilPaused(client, socket, new Uint8Array(16 * 1024))
+    const message = new Uint8Array(16 * 1024)
+    await sendUntilPaused(client, socket, () => message)
     // The peer goes away without a word; our socket reads nothing while
     // paused, so only the probes' writes can find out.
     client.terminate()
