@@ -114,6 +114,9 @@ export function createWsConnection(
   let failure: Error | undefined
   let closeTimer: ReturnType<typeof setTimeout> | undefined
   let probeTimer: ReturnType<typeof setInterval> | undefined
+  // Counts pauses, so that a probe tick can tell a new pause from a long one.
+  let pauses = 0
+  let pausesAtLastTick = 0
   // Small messages that arrived while paused, not yet enqueued.
   let spill: Uint8Array | undefined
   let spillLength = 0
@@ -148,20 +151,28 @@ export function createWsConnection(
 
   function pause() {
     paused = true
+    pauses++
     driver.pause()
     // A paused socket reads nothing, so it would not see the peer leave;
-    // probing writes, and a write to a dead connection fails.
+    // probing writes, and a write to a dead connection fails. One timer
+    // outlives short pauses (a bulk transfer pauses and resumes all the
+    // time): it probes only a socket paused since its previous tick, and
+    // stops once it finds the socket flowing.
     if (driver.probe && probeTimer === undefined && !socketClosed) {
-      probeTimer = setInterval(() => {
-        if (paused && !socketClosed) driver.probe!()
-      }, options.pausedProbeInterval ?? 5000)
+      pausesAtLastTick = pauses
+      probeTimer = setInterval(probeTick, options.pausedProbeInterval ?? 5000)
       ;(probeTimer as { unref?: () => void }).unref?.()
     }
   }
 
+  function probeTick() {
+    if (!paused || socketClosed) return stopProbing()
+    if (pauses !== pausesAtLastTick) pausesAtLastTick = pauses
+    else driver.probe!()
+  }
+
   function resume() {
     paused = false
-    stopProbing()
     driver.resume()
   }
 
@@ -289,10 +300,14 @@ export function createWsConnection(
         return
       }
       flushSpill()
-      // A message is often a view into the socket's 64 KiB read: a small
-      // one is copied out so that it does not keep the whole read alive.
-      readController.enqueue(retainable(data))
-      if (!paused && (readController.desiredSize ?? 0) <= 0) pause()
+      const room = readController.desiredSize ?? 0
+      // A message is often a view into the socket's 64 KiB read: one that
+      // will wait in the queue (something already waits there) is copied
+      // out if small, so that it does not keep the whole read alive. Into
+      // an empty queue it usually goes straight to a pending read.
+      const chunk = room < highWaterMark ? retainable(data) : data
+      readController.enqueue(chunk)
+      if (!paused && room - queuedChunkSize(chunk) <= 0) pause()
     },
     text() {
       teardown(CLOSE.UNSUPPORTED_DATA, 'binary messages only', new StreamError('the peer sent a text message', { address: remoteAddress }))
