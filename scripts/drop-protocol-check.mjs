@@ -61,10 +61,20 @@ const walk = (dir) =>
         return statSync(path).isDirectory() ? (entry === 'node_modules' || entry === 'dist' ? [] : walk(path)) : [path]
       })
     : []
-const importsDropped = (file) => /\.(ts|mts|js|mjs|cjs)$/.test(file) && new RegExp(`['"]${droppedName.replace('/', '\\/')}(/[^'"]*)?['"]`).test(readFileSync(file, 'utf8'))
+// An import or require of the dropped package (not a mention in a comment).
+const importPattern = new RegExp(`(\\bfrom\\s*|\\bimport\\s*\\(?\\s*|\\brequire\\(\\s*)['"]${droppedName.replace('/', '\\/')}(/[^'"]*)?['"]`)
+const importsDropped = (file) =>
+  /\.(ts|mts|js|mjs|cjs)$/.test(file) &&
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .some((line) => !/^\s*(\*|\/\/)/.test(line) && importPattern.test(line))
 
 // Workspace packages that depend on it outright go with it.
-const workspaceDirs = ['packages', 'examples'].flatMap((group) => readdirSync(join(work, group)).map((d) => `${group}/${d}`)).concat(['bench', 'soak'])
+// The workspace's packages, from pnpm-workspace.yaml (`dir` or `dir/*` entries).
+const globs = [...(readFileSync(join(work, 'pnpm-workspace.yaml'), 'utf8').match(/^packages:\n((?:[ \t]+.*\n?)*)/m)?.[1] ?? '').matchAll(/^\s+-\s+['"]?([^'"\s]+)['"]?\s*$/gm)].map((m) => m[1])
+const workspaceDirs = globs.flatMap((glob) =>
+  glob.endsWith('/*') ? (existsSync(join(work, glob.slice(0, -2))) ? readdirSync(join(work, glob.slice(0, -2))).map((d) => `${glob.slice(0, -2)}/${d}`) : []) : [glob],
+)
 for (const dir of workspaceDirs) {
   if (!existsSync(join(work, dir, 'package.json'))) continue
   const pkg = readJson(`${dir}/package.json`)
@@ -80,7 +90,7 @@ for (let changed = true; changed; ) {
   for (const dir of workspaceDirs) {
     if (gone.has(dir) || !existsSync(join(work, dir, 'package.json'))) continue
     const pkg = readJson(`${dir}/package.json`)
-    const deps = Object.keys({ ...pkg.dependencies })
+    const deps = Object.keys({ ...pkg.dependencies, ...pkg.devDependencies })
     const missing = deps.filter((dep) => dep.startsWith('@ms/') && ![...workspaceDirs].some((d) => !gone.has(d) && existsSync(join(work, d, 'package.json')) && readJson(`${d}/package.json`).name === dep))
     if (missing.length > 0) {
       remove(dir, `depends on ${missing.join(', ')}, removed above`)
@@ -126,8 +136,14 @@ for (const dir of kept) {
 }
 for (const line of removed) log(`removed ${line}`)
 
-run('pnpm', ['install', '--offline', '--no-frozen-lockfile', '--config.confirmModulesPurge=false'], work)
-log('installed offline from the pnpm store')
+try {
+  run('pnpm', ['install', '--offline', '--no-frozen-lockfile', '--config.confirmModulesPurge=false'], work)
+  log('installed offline from the pnpm store')
+} catch {
+  // Re-resolving the smaller lockfile can need registry metadata the store's cache lacks.
+  run('pnpm', ['install', '--prefer-offline', '--no-frozen-lockfile', '--config.confirmModulesPurge=false'], work)
+  log('installed from the pnpm store (--prefer-offline: some registry metadata was not cached)')
+}
 const names = kept.filter((d) => d.startsWith('packages/')).map((d) => readJson(`${d}/package.json`).name)
 const filters = names.flatMap((name) => ['--filter', name])
 run('pnpm', [...filters, '--workspace-concurrency=1', 'run', 'build'], work)
