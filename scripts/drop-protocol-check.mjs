@@ -91,7 +91,7 @@ for (let changed = true; changed; ) {
     if (gone.has(dir) || !existsSync(join(work, dir, 'package.json'))) continue
     const pkg = readJson(`${dir}/package.json`)
     const deps = Object.keys({ ...pkg.dependencies, ...pkg.devDependencies })
-    const missing = deps.filter((dep) => dep.startsWith('@ms/') && ![...workspaceDirs].some((d) => !gone.has(d) && existsSync(join(work, d, 'package.json')) && readJson(`${d}/package.json`).name === dep))
+    const missing = deps.filter((dep) => dep.startsWith('@ms/') && dep !== droppedName && ![...workspaceDirs].some((d) => !gone.has(d) && existsSync(join(work, d, 'package.json')) && readJson(`${d}/package.json`).name === dep))
     if (missing.length > 0) {
       remove(dir, `depends on ${missing.join(', ')}, removed above`)
       changed = true
