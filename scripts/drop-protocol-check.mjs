@@ -62,12 +62,17 @@ const walk = (dir) =>
       })
     : []
 // An import or require of the dropped package (not a mention in a comment).
-const importPattern = new RegExp(`(\\bfrom\\s*|\\bimport\\s*\\(?\\s*|\\brequire\\(\\s*)['"]${droppedName.replace('/', '\\/')}(/[^'"]*)?['"]`)
-const importsDropped = (file) =>
-  /\.(ts|mts|js|mjs|cjs)$/.test(file) &&
-  readFileSync(file, 'utf8')
+// Also the entry points of other packages removed with it (`@ms/compat/plugins/shs`).
+const droppedSpecifiers = [droppedName]
+const escape = (text) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
+const importsDropped = (file) => {
+  if (!/\.(ts|mts|js|mjs|cjs)$/.test(file)) return false
+  const specifiers = droppedSpecifiers.map((spec, i) => (i === 0 ? `${escape(spec)}(/[^'"]*)?` : escape(spec))).join('|')
+  const importPattern = new RegExp(`(\\bfrom\\s*|\\bimport\\s*\\(?\\s*|\\brequire\\(\\s*)['"](${specifiers})['"]`)
+  return readFileSync(file, 'utf8')
     .split('\n')
     .some((line) => !/^\s*(\*|\/\/)/.test(line) && importPattern.test(line))
+}
 
 // Workspace packages that depend on it outright go with it.
 // The workspace's packages, from pnpm-workspace.yaml (`dir` or `dir/*` entries).
@@ -110,9 +115,6 @@ for (const dir of kept) {
       touched = true
     }
   }
-  for (const file of walk(join(work, dir, 'test'))) {
-    if (importsDropped(file)) remove(relative(work, file), `a test of ${pkg.name} with ${droppedName}`)
-  }
   const sources = walk(join(work, dir, 'src')).filter(importsDropped)
   for (const file of sources) {
     const rel = relative(join(work, dir), file)
@@ -123,15 +125,24 @@ for (const dir of kept) {
     if (!entry) throw new Error(`${dir}/${rel} imports ${droppedName} but is not an entry point of its own: ${pkg.name} cannot do without ${droppedName}`)
     writeFileSync(tsupPath, tsup.replace(`${line}\n`, ''))
     delete pkg.exports?.[`./${entry}`]
+    droppedSpecifiers.push(`${pkg.name}/${entry}`)
     remove(`${dir}/${rel}`, `the ${pkg.name}/${entry} entry point, which needs ${droppedName}`)
     touched = true
   }
   if (touched) writeJson(`${dir}/package.json`, pkg)
 }
+// Tests, benchmarks and other files outside src/ that use it or a removed entry point (e.g. ws's bench of ws~shs).
+for (const dir of kept) {
+  const name = readJson(`${dir}/package.json`).name
+  const outsideSrc = readdirSync(join(work, dir)).filter((entry) => !['src', 'node_modules', 'dist'].includes(entry))
+  for (const file of outsideSrc.flatMap((entry) => (statSync(join(work, dir, entry)).isDirectory() ? walk(join(work, dir, entry)) : [join(work, dir, entry)]))) {
+    if (importsDropped(file)) remove(relative(work, file), `a test or benchmark of ${name} with ${droppedName}`)
+  }
+}
 // Nothing left may still import it.
 for (const dir of kept) {
-  for (const file of [...walk(join(work, dir, 'src')), ...walk(join(work, dir, 'test'))]) {
-    if (importsDropped(file)) throw new Error(`${relative(work, file)} still imports ${droppedName}`)
+  for (const file of walk(join(work, dir))) {
+    if (importsDropped(file)) throw new Error(`${relative(work, file)} still imports ${droppedSpecifiers.join(' or ')}`)
   }
 }
 for (const line of removed) log(`removed ${line}`)
