@@ -11,7 +11,7 @@ import {
   type Transport,
   type TransportListener,
 } from '@ms/core'
-import { asBuffer, fromPullDuplex, pullDuplexUsed, toPullDuplex, type LegacyStream, type PullDuplex } from './pull.js'
+import { asBuffer, fromPullDuplex, takeConnection, toPullDuplex, type LegacyStream, type PullDuplex } from './pull.js'
 
 /** A scope as the original plugins report it from `scope()`. */
 export type LegacyScope = string | readonly string[]
@@ -78,30 +78,16 @@ export interface LegacyTransformOptions {
 
 const ALL_SCOPES: readonly string[] = Object.freeze(['device', 'local', 'private', 'public'])
 
-/** Registered by `toPullDuplex`: the connection under a stream we made, to skip a second adaptation. */
-const origins = new WeakMap<object, { connection: Connection; source: unknown; sink: unknown }>()
-
-function track(stream: LegacyStream): LegacyStream {
-  origins.set(stream, { connection: stream.connection, source: stream.source, sink: stream.sink })
-  return stream
-}
-
 /**
- * The connection under a legacy stream: our own when the stream is one we
- * made and nobody has wrapped or used it, else an adapter over the pull side.
+ * The connection under a legacy stream: our own when the stream is one
+ * `toPullDuplex` made and nobody has used or wrapped it (a transform
+ * stacked on it then takes the fast path), else an adapter over the pull side.
  */
 function connectionOf(stream: PullDuplex & { address?: string }, direction: 'inbound' | 'outbound'): Connection {
-  const origin = origins.get(stream)
-  // Not by looking at `readable.locked`: that would build the streams, and
-  // a transform stacked on the connection could no longer take its channel.
-  const untouched = origin && origin.source === stream.source && origin.sink === stream.sink && !pullDuplexUsed(stream as LegacyStream)
-  if (origin && untouched) {
-    origins.delete(stream)
-    const { connection } = origin
-    if (typeof stream.address !== 'string' || stream.address === connection.remoteAddress) return connection
-    return renamed(connection, stream.address)
-  }
-  return fromPullDuplex(stream as PullDuplex<Uint8Array, unknown>, { remoteAddress: stream.address, direction })
+  const connection = takeConnection(stream)
+  if (!connection) return fromPullDuplex(stream as PullDuplex<Uint8Array, unknown>, { remoteAddress: stream.address, direction })
+  if (typeof stream.address !== 'string' || stream.address === connection.remoteAddress) return connection
+  return renamed(connection, stream.address)
 }
 
 /**
@@ -252,7 +238,7 @@ function legacyTransport(transport: Transport<unknown>, options: LegacyTransport
         (connection) => {
           if (closeRequested) return void connection.close()
           try {
-            onConnect(track(toPullDuplex(connection, { allowHalfOpen: options.allowHalfOpen })))
+            onConnect(toPullDuplex(connection, { allowHalfOpen: options.allowHalfOpen }))
           } catch (error) {
             void connection.close(error)
             onError(isMsError(error) ? error : new MsError(`onConnect threw: ${String(error)}`, { address: connection.remoteAddress, cause: error }))
@@ -318,7 +304,7 @@ function legacyTransport(transport: Transport<unknown>, options: LegacyTransport
           return settle(new AbortError('the dial was aborted', { address: c.remoteAddress }))
         }
         connection = c
-        settle(null, track(toPullDuplex(c, { allowHalfOpen: options.allowHalfOpen })))
+        settle(null, toPullDuplex(c, { allowHalfOpen: options.allowHalfOpen }))
       },
       (error: unknown) => settle(error instanceof Error ? error : new MsError(String(error), { cause: error })),
     )
@@ -366,7 +352,7 @@ function legacyTransform(transform: Transform<unknown>, options: LegacyTransform
           (connection) => {
             const address = added(connection.remoteAddress, inner.remoteAddress, `${name}:`)
             const out = toPullDuplex(connection, { address, allowHalfOpen: options.allowHalfOpen, ...(options.remote ? { remote: asBuffer(options.remote) } : {}) })
-            cb(null, track(out))
+            cb(null, out)
           },
           (error: unknown) => {
             // The transform contract leaves closing the inner connection to us.

@@ -4,9 +4,10 @@ import { asBuffer, toBytes, toError, type Bytes, type PullBackend, type PullCall
 const noop = () => {}
 
 /**
- * `toPullDuplex` over a connection's `ByteChannel`: the pull-stream duplex
- * sits directly on the socket (or on shs's box channel), with no WHATWG
- * stream in between. Same behaviour as the streams backend in `pull.ts`.
+ * `toPullDuplex` over a connection's `ByteChannel` (`channelOf`): the
+ * pull-stream duplex sits directly on the socket (or on shs's box channel),
+ * with no WHATWG stream in between, or on the channel `@ms/core` bridges
+ * over the streams of a connection that offers none.
  *
  * Reading: the channel flows while a read is pending; a chunk that arrives
  * with nobody reading is kept and the channel paused until the next read.
@@ -177,7 +178,7 @@ export class ChannelPull implements PullBackend, ChannelSink {
     this.#next()
   }
 
-  /** An error end (or bad chunk) from upstream: the whole connection goes, as the streams backend aborts its writer and closes. */
+  /** An error end (or bad chunk) from upstream: the whole connection goes. */
   #failWriting(reason: Error): void {
     this.#incomingEnded(new StreamError('connection closed locally', { address: this.#address, cause: reason }))
     void this.#connection.close(reason)

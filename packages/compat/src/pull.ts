@@ -1,15 +1,5 @@
-import { StreamError, type Connection, type ConnectionInfo } from '@ms/core'
-import {
-  asBuffer,
-  toBytes,
-  toError,
-  type Bytes,
-  type PullBackend,
-  type PullCallback,
-  type PullChunk,
-  type PullDuplex,
-  type PullSource,
-} from './pull-bytes.js'
+import { StreamError, channelOf, type Connection, type ConnectionInfo } from '@ms/core'
+import { asBuffer, toBytes, toError, type Bytes, type PullCallback, type PullChunk, type PullDuplex, type PullSource } from './pull-bytes.js'
 import { ChannelPull } from './pull-channel.js'
 
 export { asBuffer, type PullCallback, type PullChunk, type PullDuplex, type PullEnd, type PullSink, type PullSource } from './pull-bytes.js'
@@ -60,15 +50,16 @@ export function peerIdentity(info: ConnectionInfo): { remote?: Uint8Array; auth?
 /**
  * A connection as a pull-stream duplex of Buffers.
  *
- * When the connection offers its channel (`takeChannel`: TCP, unix, Tor,
- * and shs over them), the duplex runs on it and no WHATWG stream is ever
- * built, which saves both memory and time per connection; otherwise it
- * runs on `readable` and `writable`. The behaviour is the same:
+ * The duplex runs on the connection's byte channel (`channelOf`): the
+ * connection's own when it offers one (`takeChannel`: TCP, unix, Tor, and
+ * shs over them), so that no WHATWG stream is ever built, which saves both
+ * memory and time per connection; otherwise the channel `@ms/core` bridges
+ * over its `readable` and `writable`.
  *
- * - `source` reads the connection only when asked (one read per pull; over
- *   a channel, what arrives in the same event as the answer waits here).
- *   It ends with `true` when the peer half-closes and with the `MsError`
- *   when the connection breaks.
+ * - `source` reads the connection only when asked (one read per pull;
+ *   what arrives in the same event as the answer waits here). It ends with
+ *   `true` when the peer half-closes and with the `MsError` when the
+ *   connection breaks.
  * - `sink` reads the next chunk only once the connection has room.
  *   A `true` end half-closes the writable side; an error end aborts it and
  *   closes the connection. When the connection breaks, the upstream source
@@ -81,31 +72,32 @@ export function peerIdentity(info: ConnectionInfo): { remote?: Uint8Array; auth?
  * first, then the sink's upstream is aborted). With `allowHalfOpen: true`
  * the two directions are independent: aborting the source only cancels
  * reading, and the peer's end leaves our side open.
+ *
+ * The channel is taken on first use, so that an untouched duplex leaves
+ * the connection untouched too: `takeConnection` can then hand the
+ * connection itself to a transform (legacyPlugin does).
  */
 export function toPullDuplex(connection: Connection, options: ToPullDuplexOptions = {}): LegacyStream {
   const address = options.address ?? connection.remoteAddress
   const identity = peerIdentity(connection.info)
   const halfOpen = options.allowHalfOpen === true
 
-  // Chosen on first use, so that an untouched stream leaves the connection
-  // untouched too (legacyPlugin hands such a connection on as it is).
-  let backend: PullBackend | undefined
-  const use = (): PullBackend => {
-    if (!backend) {
-      used.add(stream)
-      const channel = connection.takeChannel?.()
-      backend = channel ? new ChannelPull(channel, connection, address, halfOpen) : streamsBackend(connection, address, halfOpen)
-    }
-    return backend
+  let backend: ChannelPull | undefined
+  let handedOver = false
+  const use = (): ChannelPull => {
+    if (handedOver) throw new Error(`toPullDuplex: the connection to ${address} was handed to a transform; use the stream it returned`)
+    return (backend ??= new ChannelPull(channelOf(connection), connection, address, halfOpen))
   }
   let sinkStarted = false
+  const source: PullSource<Bytes> = (abort, cb) => use().source(abort, cb)
+  const sink = (read: PullSource<PullChunk>): void => {
+    if (sinkStarted) throw new Error('toPullDuplex: the sink can only be used once')
+    sinkStarted = true
+    use().sink(read)
+  }
   const stream: LegacyStream = {
-    source: (abort, cb) => use().source(abort, cb),
-    sink: (read) => {
-      if (sinkStarted) throw new Error('toPullDuplex: the sink can only be used once')
-      sinkStarted = true
-      use().sink(read)
-    },
+    source,
+    sink,
     address,
     remote: options.remote ?? identity.remote,
     auth: 'auth' in options ? options.auth : identity.auth,
@@ -115,138 +107,32 @@ export function toPullDuplex(connection: Connection, options: ToPullDuplexOption
   if (stream.auth === undefined && !('auth' in options)) delete stream.auth
   // Not enumerable: code that copies or logs the stream sees what the original had.
   Object.defineProperty(stream, 'connection', { value: connection, enumerable: false })
+  Object.defineProperty(stream, TAKE, {
+    // A copy of the stream (`{ ...stream }`) does not carry this, and one
+    // whose source or sink was replaced in place keeps it but no longer
+    // reads the connection directly: both are adapted through the pull side.
+    value: (): Connection | undefined => {
+      if (backend || handedOver || stream.source !== source || stream.sink !== sink) return undefined
+      handedOver = true
+      return connection
+    },
+    enumerable: false,
+  })
   return stream
 }
 
-const used = new WeakSet<LegacyStream>()
+const TAKE = Symbol('takeConnection')
 
-/** True once the stream's source or sink was called: its connection is in use. */
-export function pullDuplexUsed(stream: LegacyStream): boolean {
-  return used.has(stream)
-}
-
-/** `toPullDuplex` over the connection's WHATWG streams (any connection). */
-function streamsBackend(connection: Connection, address: string, halfOpen: boolean): PullBackend {
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined
-  // Truthy once the source is finished: `true` for an end, or the error.
-  let sourceEnded: true | Error | undefined
-  let aborting = false
-
-  // ---- the writing side, shared by the sink and the peer-ended rule
-  let writer: WritableStreamDefaultWriter<Uint8Array> | undefined
-  let upstream: PullSource<PullChunk> | undefined
-  // Set once the writing side is finished: nothing more is read upstream.
-  let writeFinished = false
-
-  /** Ends our writing side gracefully: queued chunks flush, then the half-close. */
-  const endWriting = () => {
-    if (writeFinished) return
-    writeFinished = true
-    writer ??= connection.writable.getWriter()
-    writer.close().catch(() => {})
-    upstream?.(true, () => {})
-  }
-
-  const source: PullSource<Bytes> = (abort, cb) => {
-    if (sourceEnded) return cb(sourceEnded)
-    reader ??= connection.readable.getReader()
-    if (abort) {
-      // A pending read (if any) resolves as done on cancel and reports the
-      // abort to its own callback; this callback fires after it.
-      sourceEnded = abort === true ? true : abort instanceof Error ? abort : toError(abort, address, 'aborted')
-      aborting = true
-      const end = sourceEnded
-      const done = () => cb(end)
-      if (end === true && halfOpen) {
-        reader.cancel().then(done, done)
-      } else {
-        // As the original destroys the socket: both directions go.
-        const reason = end === true ? undefined : end
-        reader.cancel(reason).then(
-          () => connection.close(reason).then(done, done),
-          () => connection.close(reason).then(done, done),
-        )
-        writeFinished = true
-        upstream?.(end, () => {})
-      }
-      return
-    }
-    reader.read().then(
-      (result) => {
-        if (sourceEnded) return cb(sourceEnded)
-        if (result.done) {
-          sourceEnded = true
-          // The peer ended its side; without half-open we end ours too.
-          if (!halfOpen) endWriting()
-          return cb(true)
-        }
-        cb(null, asBuffer(result.value))
-      },
-      (error: unknown) => {
-        if (sourceEnded && aborting) return cb(sourceEnded)
-        sourceEnded = toError(error, address, 'connection failed')
-        cb(sourceEnded)
-      },
-    )
-  }
-
-  const sink = (read: PullSource<PullChunk>): void => {
-    if (writeFinished) {
-      // Our side already ended (the peer ended, or the source was aborted): take nothing.
-      read(true, () => {})
-      return
-    }
-    upstream = read
-    const w = (writer = connection.writable.getWriter())
-
-    // The connection broke (or was closed) while we still had a source: tell it.
-    const abortUpstream = (reason: unknown) => {
-      if (writeFinished) return
-      writeFinished = true
-      read(reason instanceof Error ? reason : true, () => {})
-    }
-    w.closed.then(
-      () => abortUpstream(true),
-      (error: unknown) => abortUpstream(toError(error, address, 'connection failed')),
-    )
-
-    const next = () => {
-      read(null, (end, data) => {
-        if (writeFinished) return
-        if (end) {
-          writeFinished = true
-          if (end === true) {
-            w.close().catch(() => {})
-          } else {
-            w.abort(end).catch(() => {})
-            void connection.close(end)
-          }
-          return
-        }
-        let chunk: Bytes
-        try {
-          chunk = toBytes(data)
-        } catch (error) {
-          writeFinished = true
-          read(error as Error, () => {})
-          w.abort(error).catch(() => {})
-          void connection.close(error)
-          return
-        }
-        if (chunk.byteLength > 0) w.write(chunk).catch(() => {}) // failures surface on writer.closed
-        // Backpressure: ask upstream for more only once the writable has room.
-        w.ready.then(
-          () => {
-            if (!writeFinished) next()
-          },
-          () => {},
-        )
-      })
-    }
-    next()
-  }
-
-  return { source, sink }
+/**
+ * The connection under a duplex `toPullDuplex` made, handed back (as
+ * `takeChannel` hands back a channel) when nothing has read or written
+ * the duplex yet and its `source` and `sink` are still its own; after that
+ * the duplex is unusable. `undefined` otherwise: then adapt the duplex
+ * with `fromPullDuplex`.
+ */
+export function takeConnection(stream: object): Connection | undefined {
+  const take = (stream as { [TAKE]?: () => Connection | undefined })[TAKE]
+  return typeof take === 'function' ? take() : undefined
 }
 
 export interface FromPullDuplexOptions {

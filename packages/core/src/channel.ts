@@ -31,10 +31,12 @@ export interface ChannelSink {
  * The bytes of a connection below its WHATWG streams: a push source with
  * pause/resume and a sink with a backpressure flag, in the shape of a Node
  * socket. Transports whose I/O is event-based (TCP, unix, Tor) provide one
- * through `Connection.takeChannel`, and transforms that can work on it
- * (shs) stack on it directly, so a `net~shs` connection builds a single
- * pair of WHATWG streams, at the top, instead of one pair per layer. This
- * is an optimisation only: every transform must also work on the streams.
+ * through `Connection.takeChannel`, and transforms written on it (shs)
+ * stack on it directly, so a `net~shs` connection builds a single pair of
+ * WHATWG streams, at the top, instead of one pair per layer. A plugin is
+ * written on this contract or on the streams, never both: `channelOf`
+ * (bridge.ts) gives a channel plugin a channel over any connection, and
+ * `connectionFromChannel` gives everyone else streams over a channel.
  */
 export interface ByteChannel {
   /** Starts delivery (flowing) to `sink`; call once, synchronously after taking the channel. */

@@ -8,4 +8,5 @@ export { createAdmission, defaultSourceOf, type Admission, type AdmissionOptions
 export * from './bytes.js'
 export * from './reader.js'
 export * from './channel.js'
+export * from './bridge.js'
 export * from './memory.js'

@@ -1,15 +1,47 @@
 import { MsError, StreamError, isMsError, type ByteChannel, type ChannelReader, type ChannelSink } from '@ms/core'
 import { BoxEncoder, type BoxDecoder } from './boxstream.js'
-import { ciphertextSlab } from './streams.js'
 
 /**
- * The handshake and box-stream over a `ByteChannel` (the fast path used when
- * the inner connection offers one, e.g. `net`): no WHATWG streams, no
- * readers or writers, one pair of streams built on top at the end.
- * `streams.ts` is the same over WHATWG streams; both must behave alike, and
- * the compliance and hostile-input suites run over both (`net~shs` and
- * `memory~shs`/`ws~shs`).
+ * The handshake and box-stream over a `ByteChannel`, shs's only byte path:
+ * no WHATWG streams, no readers or writers, one pair of streams built on
+ * top at the end (or none, when the next plugin up takes the channel).
+ * Over a connection that offers no channel of its own (WebSockets, the
+ * memory transport, a transform written on streams) it runs on the channel
+ * `@ms/core`'s `channelOf` bridges over that connection's streams; the
+ * compliance and hostile-input suites run over both (`net~shs`, and
+ * `mem~shs`/`ws~shs`).
  */
+
+/** Bytes per ciphertext slab. */
+const SLAB = 1024 * 1024
+/** The first slab of a connection. */
+const FIRST_SLAB = 4096
+
+/**
+ * Memory for ciphertext, carved from large slabs and never reused: the
+ * inner channel keeps a chunk until it is sent (a socket queues it), and
+ * one allocation per slab is far cheaper than one per write. Slabs start
+ * small and double up to 1 MiB, so that a connection that only ever sends
+ * a few messages does not hold (and make the garbage collector account
+ * for) a megabyte.
+ */
+export function ciphertextSlab(encoder: Pick<BoxEncoder, 'allocUninitialized'>): (length: number) => Uint8Array {
+  let slab: Uint8Array | undefined
+  let slabUsed = 0
+  let nextSize = FIRST_SLAB
+  return (length) => {
+    if (length > SLAB / 4) return encoder.allocUninitialized(length)
+    if (!slab || slabUsed + length > slab.length) {
+      while (nextSize < SLAB && nextSize < 4 * length) nextSize *= 2
+      slab = encoder.allocUninitialized(nextSize)
+      slabUsed = 0
+      if (nextSize < SLAB) nextSize *= 2
+    }
+    const out = slab.subarray(slabUsed, slabUsed + length)
+    slabUsed += length
+    return out
+  }
+}
 
 export interface BoxChannelOptions {
   inner: ByteChannel
@@ -28,8 +60,8 @@ export interface BoxChannelOptions {
  * closing it earlier would cut off the peer's reply.
  *
  * A corrupt frame, or an end without the goodbye, fails only the reading
- * side (`readError`), and the inner channel stops reading, as the streams
- * path does: the writing side stays usable until closed.
+ * side (`readError`), and the inner channel stops reading: the writing
+ * side stays usable until closed.
  */
 export function boxChannel(options: BoxChannelOptions): ByteChannel {
   return new BoxChannel(options)

@@ -4,12 +4,11 @@ import {
   Deadline,
   TimeoutError,
   appendSegment,
+  channelOf,
   connectionFromChannel,
-  createByteReader,
   isMsError,
   toBase64,
   type ByteChannel,
-  type ByteReader,
   type CanonicalScope,
   type Connection,
   type Segment,
@@ -36,7 +35,6 @@ import {
 } from './handshake.js'
 import { decode32, normalizeAppKey, normalizeKeys, type KeyPair, type KeysInput } from './keys.js'
 import { boxChannel } from './channel.js'
-import { decryptingReadable, encryptingWritable } from './streams.js'
 
 /** What the shs transform learnt about the peer; on `connection.info.shs`. */
 export interface ShsInfo {
@@ -172,10 +170,10 @@ export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransf
      * inner connection is left to the caller (the contract says it closes
      * it), and the server has written nothing after the failing step.
      *
-     * When the inner connection offers its channel (Node sockets), the
-     * handshake and box-stream run on it directly (channel.ts) and the
-     * result builds one pair of WHATWG streams on first use; otherwise
-     * they run on the inner streams (streams.ts).
+     * Both run on the inner connection's byte channel (`channelOf`: its
+     * own when it offers one, as Node sockets do, else one bridged over
+     * its streams), and the result builds one pair of WHATWG streams on
+     * first use, or hands its own channel to the next plugin up.
      */
     async function run(
       connection: Connection,
@@ -185,46 +183,30 @@ export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransf
       handshake: (io: Io) => Promise<{ state: HandshakeState; authorization: unknown }>,
     ): Promise<Connection> {
       const deadline = new Deadline({ signal: upgrade.signal, timeout, address, what: 'shs handshake' })
-      const race = <T>(promise: Promise<T>) => deadline.race(promise)
       const fail = (stage: string) => (error: unknown) => {
         throw describeFailure(error, stage, direction, address, deadline)
       }
-      let channelPath: { channel: ByteChannel; reader: ChannelReader } | undefined
-      let streamPath: { reader: ByteReader; writer: WritableStreamDefaultWriter<Uint8Array> } | undefined
+      let taken: { channel: ByteChannel; reader: ChannelReader } | undefined
       let result: { state: HandshakeState; authorization: unknown }
       let keysOut: SessionKeys
       try {
         if (deadline.aborted) throw deadline.reason
-        const channel = connection.takeChannel?.()
-        let io: Io
-        if (channel) {
-          const reader = new ChannelReader(channel, { address })
-          channelPath = { channel, reader }
-          // One listener for the whole handshake instead of one race per step.
-          deadline.onAbort((reason) => reader.abort(reason))
-          io = {
-            race,
-            aborted: () => deadline.aborted,
-            read: (n, stage) => reader.readExactly(n).catch(fail(stage)),
-            // Handshake messages are tiny: the channel takes them at once. A
-            // failed write shows as the failure of the next read.
-            write(bytes) {
-              channel.write(bytes)
-              return Promise.resolve()
-            },
-          }
-        } else {
-          const reader = createByteReader(connection.readable, address)
-          const writer = connection.writable.getWriter()
-          streamPath = { reader, writer }
-          io = {
-            race,
-            aborted: () => deadline.aborted,
-            read: (n, stage) => race(reader.readExactly(n)).catch(fail(stage)),
-            write: (bytes, stage) => race(writer.write(bytes)).catch(fail(stage)),
-          }
-        }
-        result = await handshake(io)
+        const channel = channelOf(connection)
+        const handshakeReader = new ChannelReader(channel, { address })
+        taken = { channel, reader: handshakeReader }
+        // One listener for the whole handshake instead of one race per step.
+        deadline.onAbort((reason) => handshakeReader.abort(reason))
+        result = await handshake({
+          race: <T>(promise: Promise<T>) => deadline.race(promise),
+          aborted: () => deadline.aborted,
+          read: (n, stage) => handshakeReader.readExactly(n).catch(fail(stage)),
+          // Handshake messages are tiny: the channel takes them at once. A
+          // failed write shows as the failure of the next read.
+          write(bytes) {
+            channel.write(bytes)
+            return Promise.resolve()
+          },
+        })
         keysOut = sessionKeys(result.state)
       } catch (error) {
         // Nothing may wait on a half-done handshake; the caller closes the connection.
@@ -240,27 +222,8 @@ export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransf
       if (direction === 'inbound') info.authorization = result.authorization
       const decoder = new BoxDecoder(crypto, keysOut.decryptKey, keysOut.decryptNonce, remoteAddress)
       const encoder = new BoxEncoder(crypto, keysOut.encryptKey, keysOut.encryptNonce)
-      if (channelPath) {
-        const box = boxChannel({ inner: channelPath.channel, reader: channelPath.reader, decoder, encoder, address: remoteAddress })
-        return connectionFromChannel(box, { remoteAddress, direction: connection.direction, info: { ...connection.info, shs: info } })
-      }
-      const { reader, writer } = streamPath!
-      const peer = { done: false, promise: Promise.resolve(), resolve: () => {} }
-      peer.promise = new Promise<void>((resolve) => (peer.resolve = resolve))
-      const markPeerDone = () => {
-        peer.done = true
-        peer.resolve()
-      }
-      const noHalfClose = connection.halfClose === false
-      return {
-        readable: decryptingReadable(reader.release(), decoder, remoteAddress, markPeerDone),
-        writable: encryptingWritable(writer, encoder, remoteAddress, noHalfClose ? peer : undefined),
-        remoteAddress,
-        direction: connection.direction,
-        info: { ...connection.info, shs: info },
-        close: (reason?: unknown) => connection.close(reason),
-        closed: connection.closed,
-      }
+      const box = boxChannel({ inner: taken!.channel, reader: taken!.reader, decoder, encoder, address: remoteAddress })
+      return connectionFromChannel(box, { remoteAddress, direction: connection.direction, info: { ...connection.info, shs: info } })
     }
 
     return { name: 'shs', publicKey: copyBytes(keys.publicKey), crypto, parse, advertise, upgradeOutbound, upgradeInbound }

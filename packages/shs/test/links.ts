@@ -4,11 +4,12 @@ import { memoryPair, type Connection } from '@ms/core'
 import { fromNodeSocket } from '@ms/core/node'
 
 /**
- * The two kinds of inner connection shs runs over: WHATWG streams (the
- * in-memory pair; ws and any third-party transport look the same) and a
- * `ByteChannel` (a real TCP pair on loopback through `fromNodeSocket`,
- * which offers `takeChannel`). Both report the memory pair's addresses, so
- * tests can assert on them either way.
+ * The two kinds of inner connection shs runs over: WHATWG streams only (the
+ * in-memory pair; ws and any third-party transport look the same), where
+ * shs runs on the channel `channelOf` bridges over the streams, and a
+ * connection offering its own `ByteChannel` (a real TCP pair on loopback
+ * through `fromNodeSocket`, which offers `takeChannel`). Both report the
+ * memory pair's addresses, so tests can assert on them either way.
  */
 export type Link = { client: Connection; server: Connection }
 
