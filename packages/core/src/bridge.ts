@@ -33,7 +33,11 @@ import type { Connection } from './types.js'
  * - `stopReading` cancels the readable: the connection's contract for that
  *   direction applies, and the writable is left alone.
  * - `destroy` is `connection.close()`, with the channel's error as the
- *   reason when a direction was still open. `closed` is the connection's.
+ *   reason when a direction was still open.
+ * - `closed` resolves once the connection's `closed` did and the readable
+ *   has nothing more for the sink (its end or error was delivered, or
+ *   reading was stopped), as a socket closes only after its `end`: a sink
+ *   may take `closed` to mean that whatever is still open was torn down.
  * - `halfClose` is the connection's (absent means `true`).
  *
  * Browser-safe: WHATWG streams only.
@@ -68,6 +72,7 @@ class StreamsChannel implements ByteChannel {
   // A chunk that arrived after pause(), delivered on resume.
   #held: Uint8Array | undefined
   #scheduled = false
+  #readingDone!: () => void
   // ---- writing
   #writeOpen = true
   #ending: Promise<void> | undefined
@@ -85,7 +90,7 @@ class StreamsChannel implements ByteChannel {
     this.#reading = false
     if (!this.#readOpen) return
     if (result.done) {
-      this.#readOpen = false
+      this.#finishReading()
       this.#sink!.end()
       return
     }
@@ -118,7 +123,14 @@ class StreamsChannel implements ByteChannel {
     this.#connection = connection
     this.#address = connection.remoteAddress
     this.halfClose = connection.halfClose !== false
-    this.closed = connection.closed
+    const readingDone = new Promise<void>((resolve) => (this.#readingDone = resolve))
+    this.closed = connection.closed.then(() => {
+      // Released: the readable is finished too, or holds its last chunks.
+      // Look (even while paused), so that its end or error is delivered
+      // before `closed`, and only unread data keeps `closed` waiting.
+      if (this.#readOpen && !this.#reading && !this.#held && this.#sink) this.#read()
+      return readingDone
+    })
     // Both streams are locked to the channel from now on, as a taken
     // channel leaves the connection's streams unusable.
     this.#reader = connection.readable.getReader()
@@ -134,9 +146,14 @@ class StreamsChannel implements ByteChannel {
   }
 
   #readFailed(error: MsError): void {
+    this.#finishReading()
+    if (!this.#failed) this.#sink!.readError(error)
+  }
+
+  #finishReading(): void {
     this.#readOpen = false
     this.#held = undefined
-    if (!this.#failed) this.#sink!.readError(error)
+    this.#readingDone()
   }
 
   #pump(): void {
@@ -148,6 +165,10 @@ class StreamsChannel implements ByteChannel {
       // The sink may have paused or stopped reading again.
       if (!this.#readOpen || this.#paused || this.#failed) return
     }
+    this.#read()
+  }
+
+  #read(): void {
     this.#reading = true
     this.#reader.read().then(this.#onRead, this.#onReadError)
   }
@@ -157,8 +178,8 @@ class StreamsChannel implements ByteChannel {
     this.#failed = true
     // Both directions finished cleanly: nothing to report (the same rule as a socket channel).
     if (!this.#readOpen && !this.#writeOpen && !this.#waitingForDrain) return
-    this.#readOpen = this.#writeOpen = this.#waitingForDrain = false
-    this.#held = undefined
+    this.#finishReading()
+    this.#writeOpen = this.#waitingForDrain = false
     this.#failure = typeof error === 'function' ? error() : error
     this.#sink?.error(this.#failure)
   }
@@ -225,8 +246,7 @@ class StreamsChannel implements ByteChannel {
 
   stopReading(): void {
     if (!this.#readOpen) return
-    this.#readOpen = false
-    this.#held = undefined
+    this.#finishReading()
     // A pending read resolves as done, which #onRead then ignores.
     this.#reader.cancel().catch(noop)
   }
@@ -236,6 +256,8 @@ class StreamsChannel implements ByteChannel {
     this.#destroyed = true
     if (error) this.#fail(error)
     else this.#failed = true
+    this.#finishReading()
+    this.#writeOpen = false
     // The reason tells the connection (and so, where it can say it, the
     // peer) that this was not an orderly end.
     this.#connection.close(this.#failure).then(noop, noop)

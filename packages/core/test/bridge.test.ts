@@ -128,6 +128,8 @@ function scripted() {
     endReadable: () => readController.close(),
     failReadable: (e: unknown) => readController.error(e),
     failWritable: (e: unknown) => writeController.error(e),
+    /** Resolves `closed` without touching the streams (as a connection does once both directions finished). */
+    release: () => resolveClosed(),
     block: () => void (blocked = true),
     unblock: () => {
       blocked = false
@@ -302,6 +304,55 @@ describe('channelOf', () => {
     expect(made).toBe(0)
     expect(r.events).toEqual(['end'])
     expect(s.log).toContain('connection.close:undefined')
+  })
+
+  it('closed follows the delivery of the end, even when the connection resolved its own closed first', async () => {
+    const s = scripted()
+    const channel = channelOf(s.connection)
+    const r = recorder()
+    channel.start(r.sink)
+    let closedAt = -1
+    void channel.closed.then(() => (closedAt = r.events.length))
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    s.release()
+    s.endReadable()
+    await channel.closed
+    expect(r.events).toEqual(['end'])
+    expect(closedAt).toBe(1)
+  })
+
+  it('closed waits for unread data while paused, and looks at a paused readable for its end', async () => {
+    const s = scripted()
+    const channel = channelOf(s.connection)
+    const r = recorder()
+    channel.start(r.sink)
+    channel.pause()
+    let closed = false
+    void channel.closed.then(() => (closed = true))
+    s.push(1)
+    s.endReadable()
+    s.release()
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    // The data is held (paused), so nothing is over yet.
+    expect(r.events).toEqual([])
+    expect(closed).toBe(false)
+    channel.resume()
+    await channel.closed
+    expect(r.events).toEqual(['data', 'end'])
+
+    // A sink that pauses on each chunk leaves no read in flight; once the
+    // connection is released, the bridge still looks and delivers the end.
+    const t = scripted()
+    const other = channelOf(t.connection)
+    const r2 = recorder()
+    other.start({ ...r2.sink, data: (chunk) => (r2.sink.data(chunk), other.pause()) })
+    t.push(2)
+    await r2.event('data')
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    t.endReadable()
+    t.release()
+    await other.closed
+    expect(r2.events).toEqual(['data', 'end'])
   })
 
   it('carries halfClose: false from the connection', () => {
