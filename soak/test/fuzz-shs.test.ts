@@ -5,8 +5,8 @@
  * only ever produce typed errors (StreamError / HandshakeError) and must
  * never release a byte that did not verify.
  */
-import { HandshakeError, MsError, StreamError, type Connection } from '@ms/core'
-import { BoxDecoder, BoxEncoder, decryptingReadable, handshake, shs, shsCrypto } from '@ms/shs'
+import { ChannelReader, HandshakeError, MsError, StreamError, channelOf, connectionFromChannel, type Connection } from '@ms/core'
+import { BoxDecoder, BoxEncoder, boxChannel, handshake, shs, shsCrypto } from '@ms/shs'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 
@@ -154,7 +154,7 @@ describe('box-stream decoder', () => {
   })
 })
 
-describe('box-stream decrypting readable', () => {
+describe('box-stream decrypting side (box channel, bridged over a stream)', () => {
   /** Reads everything; returns the plaintext and how the stream ended. */
   async function drain(chunks: Uint8Array[], key: Uint8Array, nonce: Uint8Array) {
     const source = new ReadableStream<Uint8Array>({
@@ -164,7 +164,10 @@ describe('box-stream decrypting readable', () => {
         controller.close()
       },
     })
-    const reader = decryptingReadable(source, new BoxDecoder(crypto, key, nonce)).getReader()
+    // box-stream as shs runs it after the handshake: on the channel bridged over the source.
+    const inner = channelOf({ readable: source, writable: new WritableStream(), remoteAddress: 'fuzz', direction: 'inbound', info: {}, close: async () => {}, closed: new Promise(() => {}) })
+    const box = boxChannel({ inner, reader: new ChannelReader(inner, { address: 'fuzz' }), decoder: new BoxDecoder(crypto, key, nonce), encoder: new BoxEncoder(crypto, key, nonce), address: 'fuzz' })
+    const reader = connectionFromChannel(box, { remoteAddress: 'fuzz', direction: 'inbound' }).readable.getReader()
     const out: Uint8Array[] = []
     for (;;) {
       try {

@@ -1,4 +1,4 @@
-import { MsError, StreamError } from './errors.js'
+import { StreamError, isMsError, type MsError } from './errors.js'
 import type { ByteChannel, ChannelSink } from './channel.js'
 import type { Connection } from './types.js'
 
@@ -52,7 +52,7 @@ const WRITE_WINDOW = 64 * 1024
 const noop = () => {}
 
 function asMsError(error: unknown, address: string, what: string): MsError {
-  return error instanceof MsError ? error : new StreamError(what, { address, cause: error })
+  return isMsError(error) ? error : new StreamError(what, { address, cause: error })
 }
 
 /** A `ByteChannel` over a connection's WHATWG streams (see `channelOf`). */

@@ -44,10 +44,13 @@ export function ciphertextSlab(encoder: Pick<BoxEncoder, 'allocUninitialized'>):
 }
 
 export interface BoxChannelOptions {
+  /** The channel under box-stream (`channelOf(connection)`). */
   inner: ByteChannel
+  /** The reader the handshake ran on, which started `inner`; it hands over what came after the handshake. */
   reader: ChannelReader
   decoder: BoxDecoder
   encoder: BoxEncoder
+  /** Included in errors. */
   address: string
 }
 
@@ -62,6 +65,10 @@ export interface BoxChannelOptions {
  * A corrupt frame, or an end without the goodbye, fails only the reading
  * side (`readError`), and the inner channel stops reading: the writing
  * side stays usable until closed.
+ *
+ * The transform uses it after the handshake; on its own it runs box-stream
+ * with keys agreed elsewhere: `connectionFromChannel(boxChannel(...), ...)`
+ * gives it WHATWG streams.
  */
 export function boxChannel(options: BoxChannelOptions): ByteChannel {
   return new BoxChannel(options)
