@@ -1,7 +1,7 @@
 // A complete third-party transform in the smallest space: it rotates letters
 // by 13 in both directions (a toy, not security). It depends only on
 // @ms/core's public contract. A real one: examples/deflate.
-import { appendSegment, throwIfAborted, writeOrAbort, type Connection, type Segment, type Transform, type UpgradeOptions } from '@ms/core'
+import { throwIfAborted, wrapConnection, writeOrAbort, type Connection, type Segment, type Transform, type UpgradeOptions } from '@ms/core'
 
 const rotate = (bytes: Uint8Array) =>
   bytes.map((b) => (b >= 65 && b <= 90 ? ((b - 52) % 26) + 65 : b >= 97 && b <= 122 ? ((b - 84) % 26) + 97 : b))
@@ -11,20 +11,19 @@ export function rot13(): Transform<Record<string, never>> {
   async function upgrade(inner: Connection, { signal }: UpgradeOptions = {}): Promise<Connection> {
     throwIfAborted(signal, inner.remoteAddress)
     const writer = inner.writable.getWriter()
-    return {
+    // wrapConnection appends our segment and passes on close, closed,
+    // direction, info and halfClose: only the streams are ours.
+    return wrapConnection(inner, {
+      segment: { name: 'rot13', data: [] },
       readable: inner.readable.pipeThrough(new TransformStream({ transform: (chunk, c) => c.enqueue(rotate(chunk)) })),
       writable: new WritableStream({
         // writeOrAbort: an abort must not wait for a peer that never reads.
-        write: (chunk, c) => writeOrAbort(writer.write(rotate(chunk)), c, (reason) => void inner.close(reason)),
+        write: (chunk, c) => writeOrAbort(writer.write(rotate(chunk)), c, (reason) => void writer.abort(reason).catch(() => {})),
         close: () => writer.close(),
-        abort: (reason) => inner.close(reason),
+        // An abort reaches the peer as an abort (an error there), not as an end.
+        abort: (reason) => writer.abort(reason),
       }),
-      remoteAddress: appendSegment(inner.remoteAddress, { name: 'rot13', data: [] }),
-      direction: inner.direction,
-      info: inner.info,
-      close: (reason) => inner.close(reason),
-      closed: inner.closed,
-    }
+    })
   }
   return {
     name: 'rot13',

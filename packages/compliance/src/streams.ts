@@ -1,15 +1,32 @@
 import type { Connection } from '@ms/core'
+import { ComplianceError, within } from './bounded.js'
 
-/** Reads a stream to its end and returns every byte. */
-export async function readAll(readable: ReadableStream<Uint8Array>, limit = Infinity): Promise<Uint8Array> {
+export interface ReadAllOptions {
+  /** Fail with `ComplianceError` when no chunk and no end arrives for this long (ms). Default: wait forever. */
+  idle?: number
+  /** Names the stream in failure messages. */
+  what?: string
+}
+
+/**
+ * Reads a stream to its end and returns every byte. Each chunk is
+ * overwritten once copied: a chunk read belongs to the reader, and a
+ * plugin that reuses a chunk it handed out shows up as corrupt data.
+ */
+export async function readAll(readable: ReadableStream<Uint8Array>, limit = Infinity, options: ReadAllOptions = {}): Promise<Uint8Array> {
   const chunks: Uint8Array[] = []
   let length = 0
   const reader = readable.getReader()
+  const what = options.what ?? 'the readable'
   try {
     for (;;) {
-      const { value, done } = await reader.read()
+      const read = reader.read()
+      const { value, done } = options.idle === undefined ? await read : await within(read, options.idle, `${what} stalled after ${length} bytes: no data and no end`)
       if (done) break
-      chunks.push(value)
+      if (!(value instanceof Uint8Array)) throw new ComplianceError(`${what} delivered a ${typeof value}, not a Uint8Array`)
+      // A copy (a Buffer's slice() is a view).
+      chunks.push(new Uint8Array(value))
+      value.fill(0)
       length += value.byteLength
       if (length > limit) throw new Error(`read more than ${limit} bytes`)
     }
@@ -25,19 +42,27 @@ export async function readAll(readable: ReadableStream<Uint8Array>, limit = Infi
   return out
 }
 
+export interface WriteAllOptions {
+  chunkSize?: number
+  /** Half-close once written. Default `true`. */
+  close?: boolean
+  /** Fail with `ComplianceError` when one write (or the close) takes longer than this (ms). Default: wait forever. */
+  idle?: number
+  what?: string
+}
+
 /** Writes `data` in chunks of `chunkSize`, waiting for each, then closes (half-close) unless told not to. */
-export async function writeAll(
-  writable: WritableStream<Uint8Array>,
-  data: Uint8Array,
-  { chunkSize = 64 * 1024, close = true }: { chunkSize?: number; close?: boolean } = {},
-): Promise<void> {
+export async function writeAll(writable: WritableStream<Uint8Array>, data: Uint8Array, options: WriteAllOptions = {}): Promise<void> {
+  const { chunkSize = 64 * 1024, close = true, idle } = options
+  const what = options.what ?? 'the writable'
+  const bound = <T>(promise: Promise<T>, step: string) => (idle === undefined ? promise : within(promise, idle, `${what}: ${step}`))
   const writer = writable.getWriter()
   try {
     for (let offset = 0; offset < data.byteLength; offset += chunkSize) {
-      await writer.ready
-      await writer.write(data.subarray(offset, offset + chunkSize))
+      await bound(writer.ready, `not ready for more after ${offset} bytes`)
+      await bound(writer.write(data.subarray(offset, offset + chunkSize)), `a write did not complete after ${offset} bytes`)
     }
-    if (close) await writer.close()
+    if (close) await bound(writer.close(), 'close() (half-close) did not complete')
   } finally {
     writer.releaseLock()
   }

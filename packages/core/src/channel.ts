@@ -63,8 +63,14 @@ export interface ByteChannel {
    * Tears down both directions. `error` (or the function making it, called
    * only when a direction is still open) is what `sink.error` reports;
    * without it the sink is told nothing (it knows: it asked).
+   *
+   * `reset` says what the peer must see (see `Connection`): `false` or
+   * absent for `Connection.close()`, an orderly end (a socket's FIN, a
+   * transform's end marker sent first); `true` for `writable.abort()`, a
+   * failure (a TCP reset; a transform skips its end marker so the peer
+   * sees the stream cut short).
    */
-  destroy(error?: MsError | (() => MsError)): void
+  destroy(error?: MsError | (() => MsError), reset?: boolean): void
   /** Resolves once the underlying resource is released, for any reason. Never rejects. */
   readonly closed: Promise<void>
   /** `false` when `end` ends both directions (Tor); see `Connection.halfClose`. */
@@ -98,7 +104,7 @@ const STREAM_QUEUE = 256 * 1024
  *   Cancelling it is `stopReading()`.
  * - `writable` hands chunks to `channel.write` and resolves at once unless
  *   the channel asks to wait for `drain`. `close()` is `channel.end()`;
- *   `abort()` destroys the channel. An abort cuts a wait for `drain` short,
+ *   `abort()` destroys the channel with `reset`. An abort cuts a wait for `drain` short,
  *   so a peer that never reads cannot hold an abort forever.
  * - `close()` destroys the channel; the streams then fail with
  *   `StreamError('connection closed locally')` if still open.
@@ -230,11 +236,11 @@ class ChannelStreams implements ChannelSink {
     waiter?.()
   }
 
-  /** Tears the channel down from here (abort): an open readable learns that the connection is gone. */
+  /** Tears the channel down from here (abort, a reset): an open readable learns that the connection is gone. */
   destroy(): void {
     this.writableDone = true
     const address = this.address
-    this.channel.destroy(this.inUse() ? () => new StreamError('connection closed', { address }) : undefined)
+    this.channel.destroy(this.inUse() ? () => new StreamError('connection closed', { address }) : undefined, true)
   }
 
   data(chunk: Uint8Array): void {

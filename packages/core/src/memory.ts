@@ -1,5 +1,5 @@
 import type { Segment } from './address.js'
-import { DialError, ListenError, StreamError } from './errors.js'
+import { DialError, ListenError, StreamError, type MsError } from './errors.js'
 import { raceSignal, throwIfAborted, writeOrAbort } from './signal.js'
 import type { CanonicalScope, Connection, Transport, TransportListener } from './types.js'
 
@@ -24,110 +24,215 @@ export type MemoryHub = Map<string, (client: Connection) => Connection>
 const defaultHub: MemoryHub = new Map()
 let counter = 0
 
-/** One direction of a connection: bytes written on one end come out of the other. */
-function pipe(highWaterMark: number) {
-  let controller!: TransformStreamDefaultController<Uint8Array>
-  const size = (chunk: Uint8Array) => chunk.byteLength
-  let ended!: () => void
-  const done = new Promise<void>((resolve) => (ended = resolve))
-  const stream = new TransformStream<Uint8Array, Uint8Array>(
-    {
-      start: (c) => void (controller = c),
-      transform(chunk, c) {
-        if (!(chunk instanceof Uint8Array)) throw new TypeError('write Uint8Array chunks only')
-        // Copy: the writer may reuse its buffer once the write resolves.
-        if (chunk.byteLength > 0) c.enqueue(chunk.slice())
+const byteLength = (chunk: Uint8Array) => chunk.byteLength
+
+/**
+ * One direction of a connection: bytes written on one end come out of the
+ * other. Plain streams rather than a TransformStream, whose cancel would
+ * error the writer and whose abort would wait for a reader.
+ */
+class Pipe {
+  readonly readable: ReadableStream<Uint8Array>
+  readonly writable: WritableStream<Uint8Array>
+  rc!: ReadableStreamDefaultController<Uint8Array>
+  wc!: WritableStreamDefaultController
+  /** No more bytes will be enqueued (ended, errored or cancelled). */
+  readerDone = false
+  /** The writing end is closed or errored. */
+  writerDone = false
+  /** The reader cancelled: writes succeed and their bytes are dropped. */
+  cancelled = false
+  /** A write waiting for the reader to make room. */
+  waiter: { resolve: () => void; reject: (error: unknown) => void } | undefined
+  #finished = false
+  #resolveDone!: () => void
+  readonly done = new Promise<void>((resolve) => (this.#resolveDone = resolve))
+
+  constructor(
+    highWaterMark: number,
+    /** Our writable was aborted (or gave up a blocked write): a reset of the whole connection. */
+    onAbort: (reason: unknown) => void,
+    /** The reader cancelled, or the writer closed: the ends may now be done with the connection. */
+    onChange: () => void,
+  ) {
+    const strategy = { highWaterMark, size: byteLength }
+    this.readable = new ReadableStream<Uint8Array>(
+      {
+        start: (c) => void (this.rc = c),
+        pull: () => this.#release(),
+        cancel: () => {
+          this.cancelled = true
+          this.readerDone = true
+          this.#release()
+          this.#check()
+          onChange()
+        },
       },
-      flush: () => ended(),
-    },
-    { highWaterMark, size },
-    { highWaterMark, size },
-  )
-  const reset = (reason: unknown) => {
+      strategy,
+    )
+    this.writable = new WritableStream<Uint8Array>(
+      {
+        start: (c) => void (this.wc = c),
+        write: (chunk, controller) => {
+          if (!(chunk instanceof Uint8Array)) throw new TypeError('write Uint8Array chunks only')
+          if (this.readerDone) return // cancelled by the reader (dropped), or ended by a close whose error is on its way
+          // Copy: the written chunk stays the writer's, the read one is the reader's.
+          if (chunk.byteLength > 0) this.rc.enqueue(new Uint8Array(chunk)) // a copy even of a Buffer (whose slice() is a view)
+          if ((this.rc.desiredSize ?? 1) > 0) return
+          // A peer that never reads must not hold an abort: WHATWG abort
+          // waits for the write in flight, so the abort cuts the wait short.
+          const room = new Promise<void>((resolve, reject) => (this.waiter = { resolve, reject }))
+          return writeOrAbort(room, controller, onAbort)
+        },
+        close: () => {
+          this.writerDone = true
+          this.#closeReader()
+          this.#check()
+          onChange()
+        },
+        abort: onAbort,
+      },
+      // Byte-counted like the readable, so that `ready` stays resolved
+      // while the reader keeps up instead of flipping after every write.
+      strategy,
+    )
+  }
+
+  #release(): void {
+    const waiter = this.waiter
+    this.waiter = undefined
+    waiter?.resolve()
+  }
+
+  #closeReader(): void {
+    if (this.readerDone) return
+    this.readerDone = true
     try {
-      controller.error(reason)
+      this.rc.close()
     } catch {
       // already closed or errored
     }
-    ended()
   }
-  return {
-    readable: stream.readable,
-    writable: abortable(stream.writable, reset, { highWaterMark, size }),
-    done,
-    /** Errors both ends regardless of locks: a reset. */
-    reset,
+
+  #check(): void {
+    if (this.#finished || !this.readerDone || !this.writerDone) return
+    this.#finished = true
+    this.#resolveDone()
+  }
+
+  /** Ends the reader's side (after what is queued) and fails the writer's. */
+  end(writerError: MsError): void {
+    this.#closeReader()
+    this.failWriter(writerError)
+  }
+
+  /** Errors both sides; `writerError` undefined when the writable is being aborted (it errors itself). */
+  reset(readerError: MsError, writerError: MsError | undefined): void {
+    if (!this.readerDone) {
+      this.readerDone = true
+      try {
+        this.rc.error(readerError)
+      } catch {
+        // already closed or errored
+      }
+    }
+    this.failWriter(writerError)
+  }
+
+  failWriter(error: MsError | undefined): void {
+    if (!this.writerDone) {
+      this.writerDone = true
+      // Not while the stream aborts: Node's controller.error() then drops
+      // the abort algorithm it is about to call.
+      if (error) {
+        try {
+          this.wc.error(error)
+        } catch {
+          // already errored
+        }
+      }
+    }
+    const waiter = this.waiter
+    this.waiter = undefined
+    waiter?.reject(error ?? new StreamError('the writer aborted the connection'))
+    this.#check()
   }
 }
 
 /**
- * The TransformStream's writable, wrapped so that `abort()` settles even
- * while a write waits for a reader that never comes: WHATWG abort waits for
- * the write in flight, and a TransformStream's write waits for its readable
- * to be read, so on its own an abort would hang. Aborting resets the pipe
- * (the reader gets a StreamError), which releases the waiting write.
+ * One end of a pair. `close()` is an orderly goodbye: the peer's readable
+ * ends and its writable fails; an abort of our writable is a reset: both
+ * ends' streams error (see the `Connection` contract).
  */
-function abortable(inner: WritableStream<Uint8Array>, reset: (reason: unknown) => void, strategy: QueuingStrategy<Uint8Array>): WritableStream<Uint8Array> {
-  const writer = inner.getWriter()
-  const abortedBy = (reason: unknown) => new StreamError('the writer aborted the connection', { cause: reason })
-  return new WritableStream<Uint8Array>(
-    {
-      write: (chunk, controller) => writeOrAbort(writer.write(chunk), controller, (reason) => reset(abortedBy(reason))),
-      close: () => writer.close(),
-      abort(reason) {
-        reset(abortedBy(reason))
-      },
-    },
-    // Byte-counted like the pipe, so that `ready` stays resolved while the
-    // pipe keeps up instead of flipping after every write.
-    strategy,
-  )
-}
+class Endpoint implements Connection {
+  readonly readable: ReadableStream<Uint8Array>
+  readonly writable: WritableStream<Uint8Array>
+  readonly info = {}
+  readonly closed: Promise<void>
+  outgoing!: Pipe
+  incoming!: Pipe
+  peer!: Endpoint
 
-function endpoint(
-  outgoing: ReturnType<typeof pipe>,
-  incoming: ReturnType<typeof pipe>,
-  remoteAddress: string,
-  direction: 'inbound' | 'outbound',
-  peer: () => Connection,
-): Connection & { resetFromPeer(): void } {
-  let resolveClosed!: () => void
-  const closed = new Promise<void>((resolve) => (resolveClosed = resolve))
-  void Promise.all([outgoing.done, incoming.done]).then(() => resolveClosed())
-  let isClosed = false
-  const teardown = (reason: unknown) => {
-    if (isClosed) return
-    isClosed = true
-    const error = new StreamError('connection reset', { address: remoteAddress, cause: reason })
-    outgoing.reset(error)
-    incoming.reset(error)
-    resolveClosed()
+  constructor(
+    readonly remoteAddress: string,
+    readonly direction: 'inbound' | 'outbound',
+    outgoing: Pipe,
+    incoming: Pipe,
+  ) {
+    this.outgoing = outgoing
+    this.incoming = incoming
+    this.readable = incoming.readable
+    this.writable = outgoing.writable
+    this.closed = Promise.all([outgoing.done, incoming.done]).then(() => {})
   }
-  return {
-    readable: incoming.readable,
-    writable: outgoing.writable,
-    remoteAddress,
-    direction,
-    info: {},
-    closed,
-    close(reason?: unknown) {
-      teardown(reason)
-      ;(peer() as Connection & { resetFromPeer?: () => void }).resetFromPeer?.()
-      return closed
-    },
-    resetFromPeer() {
-      teardown(new Error('peer closed the connection'))
-    },
+
+  // An own property, not a method: wrappers written as `{ ...connection }` keep it.
+  readonly close = (reason?: unknown): Promise<void> => {
+    const local = new StreamError('connection closed locally', { address: this.remoteAddress, cause: reason })
+    const gone = new StreamError('the peer closed the connection', { address: this.peer.remoteAddress })
+    // Outgoing: the peer reads what is queued, then the end; our writable fails.
+    this.outgoing.end(local)
+    // Incoming: our readable fails, the peer's writable too.
+    this.incoming.reset(local, gone)
+    return this.closed
+  }
+
+  /** Our writable was aborted: a reset of both directions, seen by both ends. */
+  reset(reason: unknown): void {
+    const local = new StreamError('the writer aborted the connection', { address: this.remoteAddress, cause: reason })
+    const remote = new StreamError('the peer aborted the connection', { address: this.peer.remoteAddress, cause: reason })
+    // Our writable is erroring with the abort already: leave it to that.
+    this.outgoing.reset(remote, undefined)
+    this.incoming.reset(local, remote)
+  }
+
+  #released = false
+  /** We cancelled our readable and finished writing: nothing is left, release as close() does. */
+  maybeRelease(): void {
+    if (this.#released || !this.incoming.cancelled || !this.outgoing.writerDone) return
+    this.#released = true
+    void this.close()
   }
 }
 
 /** Creates a connected pair of in-memory connections. */
-export function memoryPair(options: { highWaterMark?: number; clientAddress?: string; serverAddress?: string } = {}) {
+export function memoryPair(options: { highWaterMark?: number; clientAddress?: string; serverAddress?: string } = {}): {
+  client: Connection
+  server: Connection
+} {
   const hwm = options.highWaterMark ?? 64 * 1024
-  const up = pipe(hwm)
-  const down = pipe(hwm)
-  const client: Connection = endpoint(up, down, options.serverAddress ?? 'mem:server', 'outbound', () => server)
-  const server: Connection = endpoint(down, up, options.clientAddress ?? 'mem:client', 'inbound', () => client)
+  let client!: Endpoint
+  let server!: Endpoint
+  const changed = () => {
+    client.maybeRelease()
+    server.maybeRelease()
+  }
+  const up = new Pipe(hwm, (reason) => client.reset(reason), changed)
+  const down = new Pipe(hwm, (reason) => server.reset(reason), changed)
+  client = new Endpoint(options.serverAddress ?? 'mem:server', 'outbound', up, down)
+  server = new Endpoint(options.clientAddress ?? 'mem:client', 'inbound', down, up)
+  client.peer = server
+  server.peer = client
   return { client, server }
 }
 

@@ -28,13 +28,41 @@ export interface ConnectionInfo {}
 /**
  * A bidirectional byte stream to a peer.
  *
- * - `readable` ends (closes normally) when the peer half-closes its side,
- *   and errors with a typed `MsError` when the connection breaks.
- * - Closing `writable` is a half-close: the peer's `readable` ends and our
- *   `readable` stays open until the peer closes its side too.
- * - Aborting `writable` or cancelling `readable` tears down that direction.
- * - `close()` tears down both directions at once and releases the
- *   underlying resource. It is idempotent and never rejects.
+ * **Chunks.** A chunk handed to `writable.write()` belongs to the
+ * connection from that call on: the writer must not modify it afterwards,
+ * not even once the write resolved (a socket may still hold it). The
+ * connection in turn never modifies it (a transform encrypts into a
+ * buffer of its own). A chunk read from `readable` belongs to the reader,
+ * who may keep or modify it (decrypt in place, say): the connection never
+ * touches it again. Empty writes are allowed and send nothing.
+ *
+ * **Ending and tearing down**, and what the peer observes (the same for
+ * every transport and transform; the compliance suite checks each line):
+ *
+ * | we call              | our side                                         | the peer's `readable`                         | the peer's `writable`                                      |
+ * | -------------------- | ------------------------------------------------ | --------------------------------------------- | ---------------------------------------------------------- |
+ * | `writable.close()`   | resolves once everything written was flushed; `readable` stays open | ends (`done`) after every byte we wrote | unaffected: it may go on writing                          |
+ * | `close(reason?)`     | open streams error (`StreamError`, `reason` as cause); `closed` resolves | ends (`done`), like a FIN: an orderly goodbye, not an error | fails with a `StreamError` (at once, or, over TCP, as soon as a write meets the closed socket) |
+ * | `writable.abort(r)`  | the whole connection is torn down: `readable` errors too; `closed` resolves | **errors** with a `StreamError`: a cut-short stream never looks finished | fails with a `StreamError`, as after `close()` |
+ * | `readable.cancel()`  | nothing more is delivered; `writable` still works | unaffected                                    | writes keep succeeding; their bytes are dropped            |
+ *
+ * - `close()` does not flush: bytes (or a transform's end marker) still
+ *   queued locally may be lost. To deliver everything, `await
+ *   writable.close()` first: it resolves once the bytes were handed to the
+ *   system (or the transport), then `close()`. Likewise TCP itself
+ *   resets a connection closed while bytes from the peer sit unread in the
+ *   kernel, so a peer that is still sending to us may see an error instead
+ *   of the end.
+ * - After `readable.cancel()`, once our writable is done too (closed or
+ *   aborted) the connection is released as after `close()`.
+ * - `readable` errors (never just ends) when the connection breaks, or the
+ *   peer aborted: only an orderly end by the peer ends it.
+ * - The one thing no framing-free transport can carry is an abort over a
+ *   link that only knows an end: a unix socket or a Tor stream has no
+ *   reset, so there a raw `writable.abort()` reaches the peer as an end.
+ *   Transforms with an end marker of their own (shs's goodbye) restore the
+ *   difference: over them an abort is again an error at the peer.
+ * - With `halfClose: false` (Tor), `writable.close()` ends both directions.
  */
 export interface Connection {
   readonly readable: ReadableStream<Uint8Array>
@@ -48,7 +76,12 @@ export interface Connection {
   readonly direction: 'inbound' | 'outbound'
   /** What transforms learned, keyed by transform name. */
   readonly info: ConnectionInfo
-  /** Tears down both directions; resolves once the resource is released. */
+  /**
+   * Tears down both directions (an orderly goodbye for the peer: its
+   * readable ends; see the table above); resolves once the resource is
+   * released. Idempotent; never rejects. `reason` is the cause of the
+   * errors our own open streams get.
+   */
   close(reason?: unknown): Promise<void>
   /** Resolves once the underlying resource is released, for any reason. Never rejects. */
   readonly closed: Promise<void>
@@ -154,10 +187,27 @@ export interface UpgradeOptions {
  * A transform wraps a connection in another protocol: encryption,
  * authentication, compression. It sees bytes, never sockets.
  *
- * Upgrades resolve to a new `Connection` whose `remoteAddress` is the
- * inner one with this transform's segment appended (see `appendSegment`)
- * and whose `info` adds this transform's key. When an upgrade rejects, the
- * caller closes the inner connection; the transform need not.
+ * Upgrades resolve to a new `Connection` (build it with `wrapConnection`,
+ * which forwards what follows) that:
+ *
+ * - has the inner `remoteAddress` with this transform's segment appended
+ *   (`appendSegment`), on both ends;
+ * - adds this transform's key to the inner `info`, keeps `direction`;
+ * - keeps the inner `halfClose`, unless it carries an end of its own;
+ * - passes `close()` on to the inner connection and resolves `closed`
+ *   with it;
+ * - makes its streams behave as the `Connection` table says: in
+ *   particular its `writable.abort()` must abort the inner connection
+ *   (not just stop), cutting short a write the inner one holds back
+ *   (`writeOrAbort`), and its `writable.close()` must end the inner one
+ *   (or send the transform's own end marker);
+ * - offers `takeChannel` only if it leaves the bytes untouched (then it
+ *   forwards the inner one) or runs on a channel of its own.
+ *
+ * Upgrades honour `signal`: already aborted, or aborted before the upgrade
+ * resolved, they reject with the signal's reason (an `AbortError` or
+ * `TimeoutError`) and leave no timer or listener behind. When an upgrade
+ * rejects, the caller closes the inner connection; the transform need not.
  */
 export interface Transform<Options = unknown> {
   /** The segment name, e.g. `shs`. */
@@ -168,7 +218,12 @@ export interface Transform<Options = unknown> {
   advertise(scope: CanonicalScope): Segment
   /** Upgrades a connection we dialled. */
   upgradeOutbound(connection: Connection, options: Options, upgradeOptions: UpgradeOptions): Promise<Connection>
-  /** Upgrades a connection we accepted. */
+  /**
+   * Upgrades a connection we accepted: the transport's connection (or the
+   * transform below's result), with `direction: 'inbound'` and the
+   * peer's address as the transport saw it. No dial options: what the
+   * client dialled is learned in the handshake, if at all.
+   */
   upgradeInbound(connection: Connection, upgradeOptions: UpgradeOptions): Promise<Connection>
 }
 

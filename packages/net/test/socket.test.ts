@@ -93,14 +93,17 @@ describe('fromNodeSocket', () => {
     expect((await pair({ halfClose: false })).conn.halfClose).toBe(false)
   })
 
-  it('aborting the writable destroys the socket', async () => {
+  it('aborting the writable resets the socket: the peer sees ECONNRESET, not an end', async () => {
     const { conn, peer, socket } = await pair()
-    const peerEnded = new Promise<void>((resolve) => peer.once('end', () => resolve()))
+    const peerFailed = new Promise<string | undefined>((resolve) => {
+      peer.once('error', (error: NodeJS.ErrnoException) => resolve(error.code))
+      peer.once('end', () => resolve('end'))
+    })
     peer.resume()
     await conn.writable.abort(new Error('stop'))
     await conn.closed
     expect(socket.destroyed).toBe(true)
-    await peerEnded
+    expect(await peerFailed).toBe('ECONNRESET')
   })
 
   it('cancelling the readable keeps the writable usable, then releases the socket', async () => {
@@ -115,7 +118,7 @@ describe('fromNodeSocket', () => {
     await writer.close()
     await ended
     expect(Buffer.concat(got).toString()).toBe('still talking')
-    peer.end()
+    // Both our directions are done: the socket is released without waiting for the peer.
     await conn.closed
   })
 

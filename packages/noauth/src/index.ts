@@ -4,6 +4,7 @@ import {
   isLoopback,
   parseAddress,
   throwIfAborted,
+  wrapConnection,
   type CanonicalScope,
   type Connection,
   type Segment,
@@ -71,16 +72,10 @@ export function noauth(options: NoauthOptions = {}): Transform<Record<string, ne
         { address: connection.remoteAddress, stage: 'local-check' },
       )
     }
-    const upgraded: Connection = {
-      readable: connection.readable,
-      writable: connection.writable,
-      remoteAddress,
-      direction: connection.direction,
-      info: { ...connection.info, noauth: { trusted: true } },
-      close: (reason?: unknown) => connection.close(reason),
-      closed: connection.closed,
-    }
-    return upgraded
+    // The bytes pass through untouched: wrapConnection forwards the inner
+    // streams lazily, halfClose and the channel (so unix~noauth keeps the
+    // fast path for a transform or the bridge above).
+    return wrapConnection(connection, { remoteAddress, info: { noauth: { trusted: true } } })
   }
 
   return {

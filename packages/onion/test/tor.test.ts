@@ -368,6 +368,8 @@ transportSuite({
   largeBytes: 1 * MiB,
   parallel: 8,
   timeout: TOR_TIMEOUT,
+  // Each awaited event (a chunk, an end, a settled abort) may take a circuit's round trips.
+  eventTimeout: 30_000,
   // Tor's client takes in tens of MiB of a stream before it pushes back
   // (measured: 35-70 MiB), far more than a kernel socket.
   backpressureLimit: 128 * MiB,

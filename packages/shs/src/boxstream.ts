@@ -103,6 +103,11 @@ export class BoxEncoder {
     return op
   }
 
+  /** True once `goodbye()` was called. */
+  get goodbyeSent(): boolean {
+    return this.#ended
+  }
+
   /** The final header box (18 zero bytes, boxed); nothing may be encoded after it. */
   goodbye(): Uint8Array {
     if (this.#ended) throw new StreamError('box-stream: goodbye sent twice')

@@ -207,8 +207,14 @@ class BoxChannel implements ByteChannel {
     this.#inner.stopReading()
   }
 
-  destroy(error?: MsError | (() => MsError)): void {
-    this.#inner.destroy(error)
+  destroy(error?: MsError | (() => MsError), reset?: boolean): void {
+    if (!reset && !this.#writingEnded) {
+      // An orderly close: the peer must see the goodbye (an end), not a
+      // stream cut short. After an abort (reset) it must see just that.
+      this.#writingEnded = true
+      this.#inner.write(this.#encoder.goodbye())
+    }
+    this.#inner.destroy(error, reset)
   }
 }
 

@@ -72,7 +72,7 @@ export const CLOSE = {
    * not send, which is all but 1000 and 3000-4999.
    */
   UNSUPPORTED_DATA: 4003,
-  /** close(reason) or an aborted writable: the stream was cut short. */
+  /** An aborted writable: the stream was cut short. */
   ABORTED: 4011,
 } as const
 
@@ -353,21 +353,21 @@ export function createWsConnection(
     closed,
     close(reason?: unknown) {
       if (!socketClosed) {
-        if (reason === undefined) {
-          // Without a reason this is an orderly goodbye: the peer's readable ends, ours ends too.
-          if (!readDone) {
-            flushSpill()
-            readDone = true
-            readController.close()
-          }
-          if (!writeDone) {
-            writeDone = true
-            writeController.error(new StreamError('the connection was closed', { address: remoteAddress }))
-          }
-          startClose(CLOSE.NORMAL, '')
-        } else {
-          teardown(CLOSE.ABORTED, 'closed', reason)
+        // An orderly goodbye (with or without a reason): the peer's readable
+        // ends, its writable fails; our own open streams fail. Only an
+        // aborted writable reaches the peer as an error (CLOSE.ABORTED).
+        const error = new StreamError('connection closed locally', { address: remoteAddress, cause: reason })
+        failure ??= error
+        spill = undefined
+        if (!readDone) {
+          readDone = true
+          readController.error(error)
         }
+        if (!writeDone) {
+          writeDone = true
+          writeController.error(error)
+        }
+        startClose(CLOSE.NORMAL, '')
       }
       return closed
     },

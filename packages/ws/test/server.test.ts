@@ -357,15 +357,15 @@ describe('ws framing, half-close and close codes', () => {
     await expect(readAll(s.readable)).rejects.toBeInstanceOf(LimitError)
   })
 
-  it('close(reason) reaches the peer as an error, close() as an orderly end', async () => {
+  it('close(), with or without a reason, reaches the peer as an orderly end; an aborted writable as an error', async () => {
     const { url, next } = await pair()
     const client = createMultiServer([[ws()]])
     const c1 = await client.connect(url)
     cleanups.push(() => c1.close())
     const s1 = await next
-    void s1.close(new Error('handshake failed'))
-    await expect(readAll(c1.readable)).rejects.toBeInstanceOf(StreamError)
-    await c1.closed
+    await s1.close(new Error('handshake failed'))
+    expect((await readAll(c1.readable)).byteLength).toBe(0)
+    await expect(c1.writable.getWriter().write(bytes('too late'))).rejects.toBeInstanceOf(StreamError)
 
     const again = await pair()
     const c2 = await client.connect(again.url)
@@ -374,6 +374,14 @@ describe('ws framing, half-close and close codes', () => {
     await s2.close()
     expect((await readAll(c2.readable)).byteLength).toBe(0)
     await expect(c2.writable.getWriter().write(bytes('too late'))).rejects.toBeInstanceOf(StreamError)
+
+    const third = await pair()
+    const c3 = await client.connect(third.url)
+    cleanups.push(() => c3.close())
+    const s3 = await third.next
+    await s3.writable.abort(new Error('gave up'))
+    await expect(readAll(c3.readable)).rejects.toBeInstanceOf(StreamError)
+    await c3.closed
   })
 
   it('cancelling the readable drops later data; the socket closes once our writes end too', async () => {

@@ -67,7 +67,9 @@ function streamError(error: unknown, address: string): MsError {
  *   `drain`. The socket keeps a reference to each chunk until it is sent, so
  *   callers must not mutate a chunk after writing it. `close()` half-closes
  *   (`socket.end()`) and resolves once the data is flushed; `abort()`
- *   destroys the socket.
+ *   resets it (RST, so the peer's readable errors; a unix socket is just
+ *   destroyed, its peer sees an end). `Connection.close()` destroys it:
+ *   the peer sees an orderly end (FIN).
  * - Socket errors become `StreamError`s carrying `remoteAddress`, with the
  *   errno code (e.g. `ECONNRESET`) as `code` and the Node error as `cause`.
  */
@@ -231,7 +233,10 @@ class SocketChannel implements ByteChannel {
         this.#writeOpen = false
         if (error) reject(streamError(error, address))
         else resolve()
-        if (!this.#readOpen && !socket.destroyed && socket.readableEnded) socket.destroy()
+        // Both directions are done on our side (the reading one ended or
+        // was given up): release the socket, as the contract says for a
+        // cancelled readable followed by a closed writable.
+        if (!this.#readOpen && !socket.destroyed) socket.destroy()
       })
     })
   }
@@ -248,10 +253,21 @@ class SocketChannel implements ByteChannel {
     else socket.resume()
   }
 
-  destroy(error?: MsError | (() => MsError)): void {
+  destroy(error?: MsError | (() => MsError), reset?: boolean): void {
     if (this.#isClosed) return
     if (error) this.#fail(error)
     else this.#failed = true
-    this.#socket.destroy()
+    const socket = this.#socket
+    if (reset) {
+      // An abort must reach the peer as an error: a TCP reset (RST) does.
+      // Unix sockets have none; there the peer sees an end.
+      try {
+        socket.resetAndDestroy()
+        return
+      } catch {
+        // not a TCP socket
+      }
+    }
+    socket.destroy()
   }
 }
