@@ -172,8 +172,14 @@ class NoiseChannel implements ByteChannel {
     this.#inner.stopReading()
   }
 
-  destroy(error?: MsError | (() => MsError)): void {
-    this.#inner.destroy(error)
+  destroy(error?: MsError | (() => MsError), reset?: boolean): void {
+    if (!reset && !this.#writingEnded && this.#peerSendsFinal) {
+      // An orderly close: the peer must see the FINAL (an end), not a
+      // stream cut short. After an abort (reset) it must see just that.
+      this.#writingEnded = true
+      this.#inner.write(this.#encoder.final())
+    }
+    this.#inner.destroy(error, reset)
   }
 }
 

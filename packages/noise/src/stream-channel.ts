@@ -28,6 +28,8 @@ class StreamChannel implements ByteChannel {
   #dropping = false
   #readDone = false
   #writeDone = false
+  // The inner writable's close resolved: everything we wrote was handed on.
+  #writeFlushed = false
   #destroyed = false
   #waitingDrain = false
 
@@ -86,9 +88,10 @@ class StreamChannel implements ByteChannel {
     waiter?.()
   }
 
-  // Both directions done: nothing more will use the connection.
+  // Both directions done (reading ended or given up): nothing more will
+  // use the connection, release it (the Connection contract).
   #maybeRelease(): void {
-    if (this.#readDone && this.#writeDone && this.#dropping) void this.#connection.close().catch(() => {})
+    if (this.#writeFlushed && (this.#readDone || this.#dropping)) void this.#connection.close().catch(() => {})
   }
 
   pause(): void {
@@ -125,7 +128,10 @@ class StreamChannel implements ByteChannel {
     if (this.#writeDone) return Promise.resolve()
     this.#writeDone = true
     return this.#writer!.close().then(
-      () => this.#maybeRelease(),
+      () => {
+        this.#writeFlushed = true
+        this.#maybeRelease()
+      },
       (error: unknown) => {
         const failure = toMsError(error, this.#address, 'ending')
         this.#fail(failure)
@@ -140,14 +146,16 @@ class StreamChannel implements ByteChannel {
     this.#maybeRelease()
   }
 
-  destroy(error?: MsError | (() => MsError)): void {
+  destroy(error?: MsError | (() => MsError), reset?: boolean): void {
     if (this.#destroyed) return
     this.#destroyed = true
     this.#wake()
     const open = !this.#readDone || !this.#writeDone
     if (error && open) this.#sink?.error(typeof error === 'function' ? error() : error)
     this.#reader?.cancel().catch(() => {})
-    this.#writer?.abort().catch(() => {})
+    // Only an abort (reset) aborts the inner writable: the peer must see
+    // an error then; a close is an orderly end at the peer.
+    if (reset) this.#writer?.abort().catch(() => {})
     void this.#connection.close().catch(() => {})
   }
 }
