@@ -55,7 +55,7 @@ export function xorTransform(broken: Breakage = {}): Transform<Record<string, ne
 
     let held: Uint8Array | undefined
     const send = (chunk: Uint8Array, controller: WritableStreamDefaultController) => {
-      let out = xor(chunk)
+      let out: Uint8Array = xor(chunk)
       if (broken.truncateLargeChunks && out.byteLength > 64 * 1024) out = out.subarray(0, 64 * 1024)
       if (broken.dropLastChunk) {
         // Sends each chunk only when the next one comes: the last never goes.
