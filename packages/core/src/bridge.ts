@@ -33,7 +33,8 @@ import type { Connection } from './types.js'
  * - `stopReading` cancels the readable: the connection's contract for that
  *   direction applies, and the writable is left alone.
  * - `destroy` is `connection.close()`, with the channel's error as the
- *   reason when a direction was still open.
+ *   reason when a direction was still open; with `reset` (an abort) the
+ *   writable is aborted first, so the peer sees an error, not an end.
  * - `closed` resolves once the connection's `closed` did and the readable
  *   has nothing more for the sink (its end or error was delivered, or
  *   reading was stopped), as a socket closes only after its `end`: a sink
@@ -251,15 +252,18 @@ class StreamsChannel implements ByteChannel {
     this.#reader.cancel().catch(noop)
   }
 
-  destroy(error?: MsError | (() => MsError)): void {
+  destroy(error?: MsError | (() => MsError), reset?: boolean): void {
     if (this.#destroyed) return
     this.#destroyed = true
     if (error) this.#fail(error)
     else this.#failed = true
     this.#finishReading()
+    const writing = this.#writeOpen
     this.#writeOpen = false
-    // The reason tells the connection (and so, where it can say it, the
-    // peer) that this was not an orderly end.
+    // An abort (reset) aborts the writable, which the peer sees as an
+    // error; otherwise close(), an orderly end at the peer (the Connection
+    // contract). The reason is the cause our own streams report.
+    if (reset && writing) this.#writer.abort(this.#failure).then(noop, noop)
     this.#connection.close(this.#failure).then(noop, noop)
   }
 }
