@@ -33,9 +33,10 @@ function rot13(): Transform<Record<string, never>> {
     return {
       readable: inner.readable.pipeThrough(new TransformStream({ transform: (chunk, c) => c.enqueue(rotate(chunk)) })),
       writable: new WritableStream({
-        write: (chunk, c) => writeOrAbort(writer.write(rotate(chunk)), c, (reason) => void inner.close(reason)),
+        write: (chunk, c) => writeOrAbort(writer.write(rotate(chunk)), c, (reason) => void writer.abort(reason).catch(() => {})),
         close: () => writer.close(),
-        abort: (reason) => inner.close(reason),
+        // An abort reaches the peer as an error (the Connection contract), not as close()'s end.
+        abort: (reason) => writer.abort(reason),
       }),
       remoteAddress: appendSegment(inner.remoteAddress, { name: 'rot13', data: [] }),
       direction: inner.direction,
