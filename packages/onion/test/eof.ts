@@ -6,7 +6,8 @@ import { appendSegment, concatBytes, createByteReader, writeOrAbort, type Connec
  * 4-byte big-endian length and the payload; a zero length means "no more
  * data from me". Closing the writable sends that marker and leaves the
  * stream open; the inner connection is ended (flushed, then closed) only
- * once both directions are done.
+ * once both directions are done. `close()` sends the marker too, so the
+ * peer sees an orderly end; an abort does not, so the peer sees an error.
  *
  * Tor closes a whole stream at the first FIN (it has no half-close), so the
  * shared transport suite, whose tests half-close, runs over `onion~eof`:
@@ -81,7 +82,23 @@ function wrap(inner: Connection, remoteAddress: string): Connection {
     remoteAddress,
     direction: inner.direction,
     info: inner.info,
-    close: (reason) => inner.close(reason),
+    // close() is an orderly end at the peer (the contract): send our end
+    // marker first, unless we already did, so the peer's readable ends
+    // instead of seeing a truncated frame. Bounded: a peer that reads
+    // nothing must not hold close() up.
+    close: async (reason) => {
+      if (!writeDone) {
+        writeDone = true
+        let timer: ReturnType<typeof setTimeout> | undefined
+        await Promise.race([
+          writer.write(new Uint8Array(4)).catch(() => {}),
+          inner.closed,
+          new Promise((resolve) => (timer = setTimeout(resolve, 2_000))),
+        ])
+        clearTimeout(timer)
+      }
+      return inner.close(reason)
+    },
     closed: inner.closed,
   }
 }
