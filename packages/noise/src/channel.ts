@@ -4,7 +4,7 @@ import type { SecretStreamDecoder, SecretStreamEncoder } from './secretstream.js
 /**
  * The handshake and secretstream over a \`ByteChannel\`: the inner
  * connection's own channel when it offers one (net, unix, onion), else a
- * channel over its WHATWG streams (stream-channel.ts). One pair of WHATWG
+ * channel over its WHATWG streams (`@ms/core`'s `channelOf`). One pair of WHATWG
  * streams is built on top, at the end, only if someone asks for them.
  */
 

@@ -2,7 +2,6 @@
 export { createNoise, type NoiseInfo, type NoiseOptions, type NoiseDialOptions, type NoiseTransform } from './transform.js'
 export { normalizeKeys, normalizeNetworkKey, type KeyPair, type SsbKeys, type KeysInput } from './keys.js'
 export { SecretStreamEncoder, SecretStreamDecoder, streamId, frame, HEADER_MESSAGE, MAX_MESSAGE, MAX_PLAIN } from './secretstream.js'
-export { channelFromStreams } from './stream-channel.js'
 export * as handshake from './handshake.js'
 export type { HandshakeState, SplitResult } from './handshake.js'
 export type { NoiseCrypto } from './crypto/types.js'

@@ -4,6 +4,7 @@ import {
   HandshakeError,
   TimeoutError,
   appendSegment,
+  channelOf,
   connectionFromChannel,
   isMsError,
   toBase64,
@@ -31,7 +32,6 @@ import {
 import { decode32, normalizeKeys, normalizeNetworkKey, type KeyPair, type KeysInput } from './keys.js'
 import { noiseChannel } from './channel.js'
 import { MAX_MESSAGE, SecretStreamDecoder, SecretStreamEncoder, frame, readLength, streamId } from './secretstream.js'
-import { channelFromStreams } from './stream-channel.js'
 
 /** What the noise transform learnt about the peer; on `connection.info.noise`. */
 export interface NoiseInfo {
@@ -157,6 +157,8 @@ export function createNoise(crypto: NoiseCrypto): (options: NoiseOptions) => Noi
           throw new HandshakeError(`noise: msg1 announces ${length} bytes, not a noise client`, { stage: 'msg1', address: inner })
         }
         const payload = readMessage1(state, await io.read(length, 'msg1'))
+        // A live peer that knows our key: under load the listener sheds idle handshakes first.
+        upgrade.onProgress?.()
         const clientKey = state.remotePublicKey!
         const address = appendSegment(inner, { name: 'noise', data: [toBase64(clientKey)] })
         state.address = address
@@ -194,7 +196,8 @@ export function createNoise(crypto: NoiseCrypto): (options: NoiseOptions) => Noi
 
     /**
      * Runs one handshake under the whole-handshake timeout and the caller's
-     * signal, on the inner connection's channel (or one over its streams),
+     * signal, on the inner connection's channel (`channelOf`: its own, or one
+     * bridged over its streams),
      * then wraps it in secretstream. On failure the inner connection is
      * left to the caller (the contract says it closes it), and the server
      * has written nothing.
@@ -214,7 +217,7 @@ export function createNoise(crypto: NoiseCrypto): (options: NoiseOptions) => Noi
       let io: Io | undefined
       try {
         if (deadline.aborted) throw deadline.reason
-        channel = connection.takeChannel?.() ?? channelFromStreams(connection)
+        channel = channelOf(connection)
         const handshakeReader = (reader = new ChannelReader(channel, { address }))
         const inner = channel
         // One listener for the whole handshake instead of one race per step.
