@@ -1,5 +1,5 @@
 import { getEventListeners } from 'node:events'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { AbortError, DialError, createMultiServer, type Connection, type Segment, type Transport } from '../src/index.js'
 
 /** A transport whose dials hang until aborted (or fail at once), counting both. */
@@ -35,17 +35,25 @@ afterEach(() => {
 })
 
 const list = (name: string, n: number) => Array.from({ length: n }, (_, i) => `${name}:${i + 1}`).join(';')
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+// "Nothing more happens for a while" is checked on fake timers: every stagger
+// timer fires, deterministically, instead of hoping a real sleep was long enough.
+// These transports do no I/O, so timers and promises are all there is.
+const fakeTime = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+afterEach(() => {
+  vi.useRealTimers()
+})
 
 describe('connect() over many hanging alternatives', () => {
   it('dials at most 4 at once by default, with no timeout, and aborts them all at the end', async () => {
+    fakeTime()
     const slow = hanging('slow')
     const client = createMultiServer([[slow]])
     const controller = new AbortController()
     const pending = client.connect(list('slow', 40), { stagger: 5, signal: controller.signal }).catch((e: unknown) => e)
-    await expect.poll(() => slow.dials).toBe(4)
-    // Many staggers later, still 4: the original multiserver dials every alternative at once; ms used to add one every stagger without end.
-    await sleep(200)
+    await vi.advanceTimersByTimeAsync(20)
+    expect(slow.dials).toBe(4)
+    // Forty staggers later, still 4: the original multiserver dials every alternative at once; ms used to add one every stagger without end.
+    await vi.advanceTimersByTimeAsync(200)
     expect(slow.dials).toBe(4)
     // One listener on the caller's signal, whatever the number of alternatives.
     expect(getEventListeners(controller.signal, 'abort').length).toBeLessThanOrEqual(1)
@@ -56,13 +64,13 @@ describe('connect() over many hanging alternatives', () => {
   })
 
   it('frees a place when a dial fails, up to the cap', async () => {
+    fakeTime()
     const slow = hanging('slow')
     const bad = hanging('bad', 'fail')
     const client = createMultiServer([[slow], [bad]])
     const controller = new AbortController()
     const pending = client.connect(`bad:1;bad:2;slow:1;slow:2;slow:3`, { stagger: 5, signal: controller.signal, maxConcurrentDials: 2 }).catch((e: unknown) => e)
-    await expect.poll(() => slow.dials).toBe(2)
-    await sleep(100)
+    await vi.advanceTimersByTimeAsync(100)
     expect(bad.dials).toBe(2)
     expect(slow.dials).toBe(2)
     controller.abort()
@@ -78,7 +86,7 @@ describe('connect() over many hanging alternatives', () => {
     expect((await pending as Error).name).toBe('TimeoutError')
     expect(slow.aborted).toBe(40)
     // Warnings are emitted on the next tick.
-    await sleep(10)
+    await new Promise((resolve) => setImmediate(resolve))
     expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([])
   })
 })

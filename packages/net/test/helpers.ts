@@ -51,13 +51,28 @@ export async function blackhole(): Promise<{ port: number; close(): Promise<void
     worker.once('error', reject)
   })
   const dummies: Socket[] = []
+  const connected: Promise<void>[] = []
   for (let i = 0; i < 3; i++) {
     const s = createConnection({ port, host: '127.0.0.1' })
     s.on('error', () => {})
     dummies.push(s)
+    connected.push(new Promise((resolve) => s.once('connect', () => resolve())))
   }
-  // Give the kernel a moment to queue the dummies.
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  // The kernel completes backlog + 1 = 2 handshakes into the full accept
+  // queue and drops the SYNs after them: once two dummies are connected the
+  // queue is full (the third dummy stays in SYN_SENT like the dials under test).
+  let connects = 0
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('blackhole: the accept queue did not fill within 5 s')), 5000)
+    for (const c of connected) {
+      void c.then(() => {
+        if (++connects === 2) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    }
+  })
   return {
     port,
     async close() {
