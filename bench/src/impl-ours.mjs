@@ -1,8 +1,9 @@
-// Adapter for our packages (@ms/core, @ms/net, @ms/shs, @ms/noise, @ms/ws): listen/dial a
+// Adapter for our packages (@ms/core, @ms/net, @ms/unix, @ms/shs, @ms/noise, @ms/ws): listen/dial a
 // suite through createMultiServer, and wrap each Connection (WHATWG streams)
 // in the small Conn interface the workloads use (see workloads.mjs).
 import { createMultiServer } from '@ms/core'
 import { net } from '@ms/net'
+import { socketPath } from './socket-path.mjs'
 
 const HOST = '127.0.0.1'
 
@@ -11,6 +12,10 @@ async function transportFor(suite, listening) {
   if (suite.startsWith('ws')) {
     const { ws } = await import('@ms/ws')
     return ws(options)
+  }
+  if (suite.startsWith('unix')) {
+    const { unix } = await import('@ms/unix')
+    return unix(listening ? { path: socketPath('ms-bench-unix-') } : {})
   }
   return net(options)
 }

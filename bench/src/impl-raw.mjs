@@ -1,28 +1,38 @@
-// The machine's limit for plain TCP: bare Node net.Socket, no streams
-// adapter, no framing. The same Conn interface as the other adapters.
+// The machine's limit for plain TCP and unix sockets: bare Node net.Socket,
+// no streams adapter, no framing. The same Conn interface as the other adapters.
 import net from 'node:net'
+import { socketPath } from './socket-path.mjs'
 
 const HOST = '127.0.0.1'
 const WINDOW = 1024 * 1024
 
+function checkSuite(suite) {
+  if (suite !== 'net' && suite !== 'unix') throw new Error(`raw sockets only measure plain net and unix, not ${suite}`)
+}
+
 export async function listen(suite, _keys, _appKey, onConn, onError) {
-  if (suite !== 'net') throw new Error(`raw sockets only measure plain net, not ${suite}`)
+  checkSuite(suite)
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => onConn(wrap(socket)))
   server.on('error', (error) => onError?.(error))
+  const file = suite === 'unix' ? socketPath('ms-bench-raw-') : undefined
   await new Promise((resolve, reject) => {
     server.once('error', reject)
-    server.listen(0, HOST, resolve)
+    if (file) server.listen(file, resolve)
+    else server.listen(0, HOST, resolve)
   })
-  const { port } = server.address()
-  return { address: `net:${HOST}:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) }
+  const address = file ? `unix:${file}` : `net:${HOST}:${server.address().port}`
+  return { address, close: () => new Promise((resolve) => server.close(() => resolve())) }
 }
 
 export async function dialer(suite) {
-  if (suite !== 'net') throw new Error(`raw sockets only measure plain net, not ${suite}`)
+  checkSuite(suite)
   return (address) =>
     new Promise((resolve, reject) => {
-      const [, host, port] = address.split(':')
-      const socket = net.connect({ host, port: Number(port), allowHalfOpen: true, noDelay: true })
+      const [name, ...rest] = address.split(':')
+      const socket =
+        name === 'unix'
+          ? net.connect({ path: rest.join(':'), allowHalfOpen: true })
+          : net.connect({ host: rest[0], port: Number(rest[1]), allowHalfOpen: true, noDelay: true })
       socket.once('error', reject)
       socket.once('connect', () => {
         socket.off('error', reject)

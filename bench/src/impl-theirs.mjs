@@ -1,15 +1,19 @@
-// Adapter for npm multiserver 3.8.2 (its net, ws and shs plugins, pull-streams),
+// Adapter for npm multiserver 3.8.2 (its net, unix-socket, ws and shs plugins, pull-streams),
 // wrapping each duplex in the same Conn interface as impl-ours.mjs.
 import { createRequire } from 'node:module'
 import http from 'node:http'
 import netModule from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { wrapPullDuplex as wrap } from './pull-conn.mjs'
+import { socketPath } from './socket-path.mjs'
 
 const require = createRequire(import.meta.url)
 const MultiServer = require('multiserver')
 const Net = require('multiserver/plugins/net')
 const Ws = require('multiserver/plugins/ws')
 const Shs = require('multiserver/plugins/shs')
+const Unix = require('multiserver/plugins/unix-socket')
 
 const HOST = '127.0.0.1'
 const allow = (_id, cb) => cb(null, true)
@@ -45,6 +49,12 @@ async function plugsFor(suite, keys, appKey, listening) {
       })
       transport = Ws({ server: httpServer, host: HOST })
     } else transport = Ws({})
+  } else if (suite.startsWith('unix')) {
+    // The plugin listens on `socket` inside `path` (a fresh directory of its
+    // own in tmpdir when none is given, even for a client, which dials the
+    // path of the address instead: give it one). It listens once per process
+    // at most, which is all a bench worker needs.
+    transport = Unix({ path: listening ? path.dirname(socketPath('ms-bench-theirs-')) : tmpdir() })
   } else {
     transport = Net(listening ? { host: HOST, port: await freePort() } : { host: HOST })
   }
