@@ -1,19 +1,7 @@
-import { createServer } from 'node:net'
 import { createMultiServer } from '@ms/core'
 import { describe, expect, it } from 'vitest'
 import { net } from '../src/index.js'
-
-/** A port nothing listens on right now (bound to 0 and released). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
+import { freePort } from './helpers.js'
 
 describe('net configuredAddresses (advertising before listening)', () => {
   it('a fixed port is advertised from the options alone, per scope, external in public', () => {

@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createMultiServer } from '@ms/core'
 import { net } from '@ms/net'
 import * as noble from '@ms/shs/noble'
 import { readAll } from '@ms/compliance'
+import { freePort, jsonLines, stopChild } from '../../net/test/processes.js'
 
 // The cluster pattern of the README's "Running at scale": a MultiServer in
 // each worker of node:cluster (test/fixtures/cluster-server.mjs, run from the
@@ -17,29 +17,9 @@ import { readAll } from '@ms/compliance'
 const fixture = fileURLToPath(new URL('./fixtures/cluster-server.mjs', import.meta.url))
 const dists = ['core', 'net', 'shs'].map((p) => fileURLToPath(new URL(`../../${p}/dist/index.js`, import.meta.url)))
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
-
 let primary: ChildProcess | undefined
 afterAll(async () => {
-  if (!primary || primary.exitCode !== null || primary.signalCode !== null) return
-  const child = primary
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-    child.once('exit', () => {
-      clearTimeout(timer)
-      resolve()
-    })
-    child.kill('SIGTERM')
-  })
+  if (primary) await stopChild(primary, 10_000)
 })
 
 describe('node:cluster: one MultiServer per worker, same identity', () => {
@@ -54,31 +34,8 @@ describe('node:cluster: one MultiServer per worker, same identity', () => {
     primary = child
     let stderr = ''
     child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t))
-    const messages: Record<string, unknown>[] = []
-    const waiters = new Set<() => void>()
-    let rest = ''
-    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-      const parts = (rest + text).split('\n')
-      rest = parts.pop()!
-      for (const p of parts) if (p.trim()) messages.push(JSON.parse(p) as Record<string, unknown>)
-      for (const w of [...waiters]) w()
-    })
-    const next = (key: string, timeout = 60_000) =>
-      new Promise<Record<string, unknown>>((resolve, reject) => {
-        const check = () => {
-          const m = messages.find((x) => key in x)
-          if (!m) return
-          waiters.delete(check)
-          clearTimeout(timer)
-          resolve(m)
-        }
-        const timer = setTimeout(() => {
-          waiters.delete(check)
-          reject(new Error(`no ${key} within ${timeout} ms; stderr: ${stderr}`))
-        }, timeout)
-        waiters.add(check)
-        check()
-      })
+    const out = jsonLines(child, () => `stderr: ${stderr}`)
+    const next = (key: string) => out.waitFor((m) => key in m, key, 60_000)
 
     const started = await next('listening')
     const key = Buffer.from(noble.shsCrypto.signKeypairFromSeed(new Uint8Array(seed)).publicKey).toString('base64')

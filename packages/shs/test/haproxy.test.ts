@@ -1,7 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createConnection, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -11,6 +10,7 @@ import { dialSocket, fromNodeSocket } from '@ms/core/node'
 import { net, type NetAddress } from '@ms/net'
 import * as noble from '@ms/shs/noble'
 import { readAll } from '@ms/compliance'
+import { freePort, jsonLines, stopChild, waitForPort } from '../../net/test/processes.js'
 
 // Real HAProxy (Debian's, installed by scripts/system-deps.sh) in TCP mode in
 // front of two ms server processes (net~shs, PROXY protocol required from
@@ -22,62 +22,7 @@ const haproxyBin = ['haproxy', '/usr/sbin/haproxy'].find((bin) => !spawnSync(bin
 const fixture = fileURLToPath(new URL('./fixtures/proxied-server.mjs', import.meta.url))
 const dists = ['core', 'net', 'shs'].map((p) => fileURLToPath(new URL(`../../${p}/dist/index.js`, import.meta.url)))
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-/** JSON lines from a child's stdout, with a way to wait for one that matches. */
-function lines(child: ChildProcess) {
-  const seen: Record<string, unknown>[] = []
-  const waiters = new Set<() => void>()
-  let rest = ''
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-    const parts = (rest + text).split('\n')
-    rest = parts.pop()!
-    for (const part of parts) if (part.trim()) seen.push(JSON.parse(part) as Record<string, unknown>)
-    for (const w of [...waiters]) w()
-  })
-  return {
-    seen,
-    waitFor(match: (line: Record<string, unknown>) => boolean, what: string, timeout = 20_000): Promise<Record<string, unknown>> {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const line = seen.find(match)
-          if (!line) return
-          waiters.delete(check)
-          clearTimeout(timer)
-          resolve(line)
-        }
-        const timer = setTimeout(() => {
-          waiters.delete(check)
-          reject(new Error(`no ${what} within ${timeout} ms; saw ${JSON.stringify(seen.slice(-5))}`))
-        }, timeout)
-        waiters.add(check)
-        check()
-      })
-    },
-  }
-}
-
 const children: ChildProcess[] = []
-function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-    child.once('exit', () => {
-      clearTimeout(timer)
-      resolve()
-    })
-    child.kill('SIGTERM')
-  })
-}
 
 const appKey = randomBytes(32).toString('base64')
 const serverSeed = randomBytes(32)
@@ -118,7 +63,7 @@ describe('net~shs behind HAProxy (PROXY protocol)', () => {
   let dir: string
   let haproxy: ChildProcess
   let haproxyLog = ''
-  const servers: { name: string; port: number; out: ReturnType<typeof lines> }[] = []
+  const servers: { name: string; port: number; out: ReturnType<typeof jsonLines> }[] = []
   const front = { v2: 0, v1: 0, none: 0 }
 
   beforeAll(async () => {
@@ -133,7 +78,7 @@ describe('net~shs behind HAProxy (PROXY protocol)', () => {
       children.push(child)
       let stderr = ''
       child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t))
-      const out = lines(child)
+      const out = jsonLines(child)
       const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`server ${name} exited (${code}): ${stderr}`))))
       const ready = await Promise.race([out.waitFor((l) => 'listening' in l, `${name} listening`), exited])
       const address = String(ready.listening)
@@ -152,27 +97,11 @@ describe('net~shs behind HAProxy (PROXY protocol)', () => {
     haproxy.stderr!.setEncoding('utf8').on('data', (t: string) => (haproxyLog += t))
     // Ready once every frontend accepts (each probe is a connection that
     // says nothing, which the backends report; they are ignored below).
-    const deadline = Date.now() + 20_000
-    for (const port of Object.values(front)) {
-      for (;;) {
-        if (haproxy.exitCode !== null) throw new Error(`haproxy exited (${haproxy.exitCode}):\n${haproxyLog}`)
-        const ok = await new Promise<boolean>((resolve) => {
-          const s = createConnection({ host: '127.0.0.1', port })
-          s.once('connect', () => {
-            s.destroy()
-            resolve(true)
-          })
-          s.once('error', () => resolve(false))
-        })
-        if (ok) break
-        if (Date.now() > deadline) throw new Error(`haproxy did not listen on ${port}:\n${haproxyLog}`)
-        await new Promise((resolve) => setTimeout(resolve, 100))
-      }
-    }
+    for (const port of Object.values(front)) await waitForPort(port, { child: haproxy, name: 'haproxy', log: () => haproxyLog })
   }, 60_000)
 
   afterAll(async () => {
-    await Promise.all(children.map(stop))
+    await Promise.all(children.map((c) => stopChild(c)))
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
