@@ -1,54 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import * as http from 'node:http'
-import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { gzipSync } from 'node:zlib'
-import { build } from 'esbuild'
-import { chromium, type BrowserContext } from 'playwright-core'
 import { randomBytes } from 'node:crypto'
 import { createMultiServer, toBase64, type Connection, type MultiServerListener, type Suite } from '@ms/core'
 import { noise, noiseCrypto } from '@ms/noise'
 import { shs, shsCrypto } from '@ms/shs'
 import { readAll, writeAll } from '@ms/compliance'
 import { ws } from '@ms/ws'
+import { bundlePage, startBrowser, type Browser } from './browser/harness.js'
 import type { PageResult } from './browser/page.js'
 import { pattern } from './browser/pattern.js'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const here = dirname(fileURLToPath(import.meta.url))
 const MiB = 1024 * 1024
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex')
 
-/** Bundles the page (or a given entry) the way an application would for browsers, and reports what it weighs. */
-async function bundlePage(entry?: string) {
-  const result = await build({
-    ...(entry === undefined ? { entryPoints: [join(here, 'browser/page.ts')] } : { stdin: { contents: entry, resolveDir: here, loader: 'ts' as const } }),
-    bundle: true,
-    write: false,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    // `@ms/source` resolves our packages to their TypeScript sources (no
-    // build needed); `browser` picks each package's browser build.
-    conditions: ['@ms/source', 'browser'],
-    minify: true,
-    metafile: true,
-    logLevel: 'silent',
-  })
-  const code = result.outputFiles[0]!.contents
-  const inputs = Object.keys(result.metafile.inputs)
-  return { code, inputs, gzipped: gzipSync(code, { level: 9 }).byteLength }
-}
-
 describe('a real browser (headless Chromium) talks to a Node MultiServer', () => {
-  let context: BrowserContext | undefined
-  let userDataDir: string | undefined
-  let pageServer: http.Server | undefined
+  let browser: Browser | undefined
   let listener: MultiServerListener | undefined
-  let bundle: Awaited<ReturnType<typeof bundlePage>>
+  let bundle: Browser['bundle']
 
   /** Why setting up failed; every test then fails with it (a missing browser is a failure, never a skip: CI installs it). */
   let setupError: unknown
@@ -65,38 +34,13 @@ describe('a real browser (headless Chromium) talks to a Node MultiServer', () =>
   })
 
   async function setUp() {
-    if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM}: install Debian's chromium package (apt-get install chromium)`)
-    bundle = await bundlePage()
-    const html = '<!doctype html><meta charset="utf-8"><title>ms ws test</title><script type="module" src="/page.js"></script>'
-    pageServer = http.createServer((req, res) => {
-      if (req.url === '/page.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle.code)
-      else if (req.url === '/') res.writeHead(200, { 'content-type': 'text/html' }).end(html)
-      else res.writeHead(404).end()
-    })
-    await new Promise<void>((resolve) => pageServer!.listen(0, '127.0.0.1', resolve))
-    userDataDir = mkdtempSync(join(tmpdir(), 'ms-ws-chromium-'))
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    })
+    browser = await startBrowser()
+    bundle = browser.bundle
   }
 
   afterAll(async () => {
     await listener?.close()
-    await context?.close()
-    pageServer?.closeAllConnections()
-    await new Promise<void>((resolve) => (pageServer ? pageServer.close(() => resolve()) : resolve()))
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true })
+    await browser?.close()
   })
 
   it('bundles for browsers without Node built-ins or npm ws, and reports its size', () => {
@@ -143,10 +87,10 @@ describe('a real browser (headless Chromium) talks to a Node MultiServer', () =>
     })
     const address = server.stringify()
 
-    const page = await context!.newPage()
+    const page = await browser!.context.newPage()
     const errors: string[] = []
     page.on('pageerror', (e) => errors.push(String(e)))
-    const port = (pageServer!.address() as { port: number }).port
+    const port = browser!.port
     await page.goto(`http://127.0.0.1:${port}/`)
     await page.waitForFunction(() => typeof window.msTest === 'function')
     const started = performance.now()
@@ -204,8 +148,8 @@ describe('a real browser (headless Chromium) talks to a Node MultiServer', () =>
     await new Promise<void>((resolve) => closedServer.listen(0, '127.0.0.1', resolve))
     const deadPort = (closedServer.address() as { port: number }).port
     await new Promise<void>((resolve) => closedServer.close(() => resolve()))
-    const page = await context!.newPage()
-    const port = (pageServer!.address() as { port: number }).port
+    const page = await browser!.context.newPage()
+    const port = browser!.port
     await page.goto(`http://127.0.0.1:${port}/`)
     await page.waitForFunction(() => typeof window.msDialError === 'function')
     const error = await page.evaluate((a) => window.msDialError(a), `ws://127.0.0.1:${deadPort}`)

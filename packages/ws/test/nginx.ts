@@ -19,9 +19,11 @@ export interface Nginx {
 /**
  * Starts nginx on 127.0.0.1 with the README's block in front of each
  * `upstream` (a plain ws server on 127.0.0.1), TLS with `cert`. Resolves once
- * every front port accepts.
+ * every front port accepts. `proxyBind`: the source address nginx connects
+ * to the upstreams from (test-only `proxy_bind`, so that the upstream can tell
+ * nginx from a client that is also on 127.0.0.1).
  */
-export async function startNginx(upstreams: number[], cert: { cert: string; key: string }): Promise<Nginx> {
+export async function startNginx(upstreams: number[], cert: { cert: string; key: string }, { proxyBind }: { proxyBind?: string } = {}): Promise<Nginx> {
   if (nginxBin === undefined) throw new Error('nginx is not installed: run scripts/system-deps.sh (Debian: apt-get install nginx)')
   const fronts = await Promise.all(upstreams.map(() => freePort()))
   const dir = mkdtempSync(join(tmpdir(), 'ms-nginx-'))
@@ -33,11 +35,12 @@ export async function startNginx(upstreams: number[], cert: { cert: string; key:
       .replace('listen 443 ssl;', `listen 127.0.0.1:${fronts[i]} ssl;`)
       .replace('/etc/ssl/pub.example.org.pem', join(dir, 'cert.pem'))
       .replace('/etc/ssl/pub.example.org.key', join(dir, 'key.pem'))
-      .replace('http://127.0.0.1:8989', `http://127.0.0.1:${upstream}`),
+      .replace('http://127.0.0.1:8989', `http://127.0.0.1:${upstream}`)
+      .replace('location / {\n', proxyBind === undefined ? 'location / {\n' : `location / {\n    proxy_bind ${proxyBind};\n`),
   )
   // Every placeholder was found and replaced: the README's block is the one that runs.
   servers.forEach((s, i) => {
-    for (const part of [`listen 127.0.0.1:${fronts[i]} ssl;`, join(dir, 'cert.pem'), join(dir, 'key.pem'), `http://127.0.0.1:${upstreams[i]};`])
+    for (const part of [`listen 127.0.0.1:${fronts[i]} ssl;`, join(dir, 'cert.pem'), join(dir, 'key.pem'), `http://127.0.0.1:${upstreams[i]};`, ...(proxyBind === undefined ? [] : [`proxy_bind ${proxyBind};`])])
       if (!s.includes(part)) throw new Error(`README's nginx block changed: no place for ${part} in\n${s}`)
   })
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(dir, t)};`).join('\n')
