@@ -3,7 +3,7 @@
 // prints a table and writes the same figures as JSON.
 //
 //   node src/run.mjs [--smoke] [--only net-shs-bulk,handshakes] [--mode sep|same]
-//                    [--impl ours,noise,pull,theirs,raw] [--runs N] [--bytes MiB] [--json FILE]
+//                    [--impl ours,ideal,noise,pull,theirs,raw] [--runs N] [--bytes MiB] [--json FILE]
 //                    [--cpu-prof DIR] [--source] [--verbose]
 import { fork } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -38,7 +38,7 @@ function parseArgs(argv) {
     else if (name === '--source') options.source = true
     else if (name === '--verbose') options.verbose = true
     else if (name === '--help' || name === '-h') {
-      console.log('usage: node src/run.mjs [--smoke] [--only GROUPS] [--mode sep,same] [--impl ours,noise,pull,theirs,raw] [--runs N] [--bytes MiB] [--json FILE] [--cpu-prof DIR] [--source] [--verbose]')
+      console.log('usage: node src/run.mjs [--smoke] [--only GROUPS] [--mode sep,same] [--impl ours,ideal,noise,pull,theirs,raw] [--runs N] [--bytes MiB] [--json FILE] [--cpu-prof DIR] [--source] [--verbose]')
       console.log(`groups: ${GROUPS.join(', ')}`)
       process.exit(0)
     } else throw new Error(`unknown option ${arg}`)
@@ -83,7 +83,7 @@ function buildRows(options, P) {
   for (const [group, suite, list] of [
     ['net-bulk', 'net', ['ours', 'theirs', 'raw']],
     ['unix-bulk', 'unix', ['ours', 'theirs', 'raw']],
-    ['net-shs-bulk', 'net~shs', ['ours', 'noise', 'theirs']],
+    ['net-shs-bulk', 'net~shs', ['ours', 'ideal', 'noise', 'theirs']],
     ['ws-shs-bulk', 'ws~shs', ['ours', 'noise', 'theirs']],
   ]) {
     if (!wanted(group)) continue
@@ -92,13 +92,15 @@ function buildRows(options, P) {
         rows.push({
           group, variant, mode, suite, figure: 'bulk', impls: impls(list), unit: 'MiB/s', better: 'higher',
           params: { ...P.bulk, both: variant === 'both-ways' },
+          // CPU time per MiB moved, both sides: steadier than the rate on a shared machine.
+          metrics: ['value', 'cpu'], metricUnits: { cpu: 'µs CPU/MiB' }, metricBetter: { cpu: 'lower' },
         })
   }
   if (wanted('handshakes'))
     for (const inflight of [8, 64])
       for (const mode of modes)
         rows.push({
-          group: 'handshakes', variant: `${inflight} in flight`, mode, suite: 'net~shs', figure: 'handshakes', impls: impls(['ours', 'noise', 'pull', 'theirs', 'raw']),
+          group: 'handshakes', variant: `${inflight} in flight`, mode, suite: 'net~shs', figure: 'handshakes', impls: impls(['ours', 'ideal', 'noise', 'pull', 'theirs', 'raw']),
           unit: '/s', better: 'higher', params: { ...P.handshakes, inflight },
           // CPU time per handshake, both sides: where the rate is bound by CPU, and whose.
           metrics: ['value', 'cpu'], metricUnits: { cpu: 'µs CPU/hs' }, metricBetter: { cpu: 'lower' },
@@ -106,13 +108,13 @@ function buildRows(options, P) {
   if (wanted('latency'))
     for (const mode of modes)
       rows.push({
-        group: 'latency', variant: 'connect', mode, suite: 'net~shs', figure: 'latency', impls: impls(['ours', 'noise', 'pull', 'theirs']),
+        group: 'latency', variant: 'connect', mode, suite: 'net~shs', figure: 'latency', impls: impls(['ours', 'ideal', 'noise', 'pull', 'theirs']),
         unit: 'ms', better: 'lower', metrics: ['median', 'p99'], params: P.latency,
       })
   // The same over a 20 ms round trip (a delaying proxy): what saving a round trip buys (shs 2, noise 1).
   if (wanted('latency'))
     rows.push({
-      group: 'latency', variant: `connect, ${P.latencyRtt.rtt} ms RTT`, mode: 'sep', suite: 'net~shs', figure: 'latency', impls: impls(['ours', 'noise', 'theirs']),
+      group: 'latency', variant: `connect, ${P.latencyRtt.rtt} ms RTT`, mode: 'sep', suite: 'net~shs', figure: 'latency', impls: impls(['ours', 'ideal', 'noise', 'theirs']),
       unit: 'ms', better: 'lower', metrics: ['median', 'p99'], params: P.latencyRtt,
     })
   if (wanted('memory'))
@@ -261,6 +263,8 @@ function limitFor(row, metric, limits, figures) {
   if (row.figure === 'bulk') {
     const seal = limits.secretboxMiBs
     const open = limits.secretboxOpenMiBs
+    // CPU per MiB moved, both sides: every byte is sealed once and opened once.
+    if (metric === 'cpu') return { value: 1e6 / seal + 1e6 / open, name: 'secretbox 4096B' }
     // One process seals and opens every byte on one core; two processes
     // each do one side of each direction on their own core.
     const value = sep ? (row.params.both ? 2 / (1 / seal + 1 / open) : Math.min(seal, open)) : 1 / (1 / seal + 1 / open)
@@ -287,16 +291,13 @@ function limitFor(row, metric, limits, figures) {
  */
 function ceilingFor(row, metric, limit, figures) {
   if (!limit) return null
-  if (row.figure === 'handshakes' && metric === 'cpu') {
-    // Costs add up: the crypto's CPU plus the bare connection's.
-    const raw = figures[rowKey(row, metric)]?.raw?.median
-    return raw ? { value: limit.value + raw, name: `${limit.name} + raw TCP` } : null
-  }
-  if (metric !== 'value') return null
+  if (metric !== 'value' && metric !== 'cpu') return null
   let raw
-  if (row.figure === 'bulk' && row.suite.includes('~')) raw = figures[`net-bulk | ${row.variant} | ${row.mode}`]?.raw?.median
+  if (row.figure === 'bulk' && row.suite.includes('~')) raw = figures[rowKey({ ...row, group: 'net-bulk' }, metric)]?.raw?.median
   else if (row.figure === 'handshakes') raw = figures[rowKey(row, metric)]?.raw?.median
   if (!raw) return null
+  // CPU costs add up: the crypto's plus the bare connection's.
+  if (metric === 'cpu') return { value: limit.value + raw, name: `${limit.name} + raw TCP` }
   return { value: 1 / (1 / limit.value + 1 / raw), name: `${limit.name} + raw TCP` }
 }
 
@@ -335,6 +336,8 @@ function summarize(rows, samples, limitSamples) {
       const ours = entry.ours?.median
       entry.oursOverTheirs = ratio(ours, entry.theirs?.median)
       if (entry.pull) entry.pullOverTheirs = ratio(entry.pull.median, entry.theirs?.median)
+      // Ours as a fraction of the ideal implementation (same run): 100% = as good as it.
+      if (entry.ideal) entry.fractionOfIdeal = entry.better === 'higher' ? ratio(ours, entry.ideal.median) : ratio(entry.ideal.median, ours)
       // @ms/noise against @ms/shs (ours), same transport, same run.
       if (entry.noise) entry.noiseOverShs = ratio(entry.noise.median, ours)
       const limit = limitFor(row, metric, limits, figures)
@@ -404,6 +407,23 @@ function targets(figures) {
     pass: holds(f.fractionOfLimit, 0.8, 'higher'), detail: pct(f.fractionOfLimit),
   }))
 
+  // Against the ideal implementation (impl-ideal.mjs), measured in the same run.
+  section = 'against the ideal (secret-handshake + box-stream on bare sockets, same run)'
+  const vsIdeal = (name, key, bound) =>
+    add(`${name} >= ${pct(bound)} of ideal`, key, (f) => ({
+      pass: holds(f.fractionOfIdeal, bound, 'higher'),
+      detail: `${pct(f.fractionOfIdeal)} (${fmt(f.ours?.median)} vs ${fmt(f.ideal?.median)} ${f.unit})`,
+    }))
+  for (const variant of ['one-way', 'both-ways']) {
+    vsIdeal(`net~shs bulk ${variant} (sep)`, `net-shs-bulk | ${variant} | sep`, 0.9)
+    vsIdeal(`net~shs bulk ${variant} (sep), CPU per MiB`, `net-shs-bulk | ${variant} | sep | cpu`, 0.9)
+  }
+  for (const n of [8, 64]) {
+    vsIdeal(`handshakes/s (${n} in flight, sep)`, `handshakes | ${n} in flight | sep`, 2 / 3)
+    vsIdeal(`CPU per handshake (${n} in flight, sep)`, `handshakes | ${n} in flight | sep | cpu`, 2 / 3)
+  }
+  vsIdeal('connect latency (median, sep)', 'latency | connect | sep | median', 2 / 3)
+
   // @ms/noise, the successor of shs (issue 18), against @ms/shs in the same run.
   section = '@ms/noise against @ms/shs (issue 18)'
   const noiseVs = (name, key, want, better) =>
@@ -442,14 +462,17 @@ function render(summary, targetList, meta) {
     fmt(f.theirs?.median),
     f.oursOverTheirs == null ? '-' : `${fmt(f.oursOverTheirs)}x`,
     f.pullOverTheirs == null ? '-' : `${fmt(f.pullOverTheirs)}x`,
+    fmt(f.ideal?.median),
+    pct(f.fractionOfIdeal),
     f.limit ? `${fmt(f.limit.value)} (${f.limit.name})` : '-',
     pct(f.fractionOfLimit),
     f.ceiling ? fmt(f.ceiling.value) : '-',
     pct(f.fractionOfCeiling),
   ])
-  out.push(table(['figure', 'mode', 'unit', 'ours', 'noise', 'noise/ours', 'ours (pull)', 'multiserver', 'ours/theirs', 'pull/theirs', 'limit', 'ours vs limit', 'ceiling', 'vs ceiling'], lines))
+  out.push(table(['figure', 'mode', 'unit', 'ours', 'noise', 'noise/ours', 'ours (pull)', 'multiserver', 'ours/theirs', 'pull/theirs', 'ideal', 'vs ideal', 'limit', 'ours vs limit', 'ceiling', 'vs ceiling'], lines))
   out.push('noise: the same rows with @ms/noise in place of @ms/shs (net~noise, ws~noise; same keys, same run); noise/ours: its figure over ours (shs)')
   out.push('ours: connections as WHATWG streams (the @ms/core contract); ours (pull): the same connections as pull-streams through @ms/compat, as secret-stack uses them')
+  out.push('ideal: secret-handshake + box-stream straight on sodium-native and bare sockets (no framework); vs ideal: ours as a fraction of it (100% = as good)')
   out.push('limit: the machine limit of the figure (raw socket, secretbox, handshake crypto); ceiling: crypto limit + raw TCP cost combined')
   const rawHandshakes = Object.values(summary.figures).filter((f) => f.group === 'handshakes' && f.metric === 'value' && f.raw?.median)
   if (rawHandshakes.length)
@@ -514,7 +537,7 @@ async function main() {
           const result = await runCase(row, impl, options, P)
           for (const metric of row.metrics ?? ['value']) push(`${rowKey(row, metric)}|${impl}`, result[metric])
           if (result.serverErrors) push(`${rowKey(row, (row.metrics ?? ['value'])[0])}|${impl}|errors`, `${result.serverErrors} server-side connection errors`)
-          process.stderr.write(`${label}: ${(row.metrics ?? ['value']).map((m) => fmt(result[m] * (row.scale ?? 1))).join(' / ')} ${row.unit} (${((Date.now() - caseStart) / 1000).toFixed(1)} s)\n`)
+          process.stderr.write(`${label}: ${(row.metrics ?? ['value']).map((m) => `${fmt(result[m] * (row.scale ?? 1))} ${row.metricUnits?.[m] ?? row.unit}`).join(', ')} (${((Date.now() - caseStart) / 1000).toFixed(1)} s)\n`)
         } catch (error) {
           const message = error.message.split('\n')[0]
           errors.push(`${label}: ${message}`)

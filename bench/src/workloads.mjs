@@ -104,15 +104,21 @@ export async function client(job, dial, address, askServer) {
     case 'bulk': {
       const conn = await dial(address)
       const chunk = chunkOf(p.chunk)
+      const serverCpuBefore = await askServer('cpu')
+      const cpuBefore = process.cpuUsage()
       const start = now()
       await Promise.all([conn.pump(p.bytes, chunk), conn.readAtLeast((p.both ? p.bytes : 0) + ACK.length)])
       const seconds = (now() - start) / 1000
+      const cpu = process.cpuUsage(cpuBefore)
+      const serverCpu = serverCpuBefore === null ? 0 : (await askServer('cpu')) - serverCpuBefore
       // Not part of the figure. The original's ws plugin closes the whole
       // socket when one side ends, so the peer's goodbye may never come.
       await conn.endWrite().then(() => conn.readToEnd()).catch(() => {})
       await conn.close().catch(() => {})
       const moved = p.both ? 2 * p.bytes : p.bytes
-      return { value: moved / MiB / seconds, seconds }
+      // CPU time (user + system, all threads) per MiB moved, client plus server:
+      // unlike the rate, it holds up on a machine shared with other work.
+      return { value: moved / MiB / seconds, cpu: (cpu.user + cpu.system + serverCpu) / (moved / MiB), seconds }
     }
     case 'handshakes': {
       await pool(p.warmup, p.inflight, () => shake(dial, address))
