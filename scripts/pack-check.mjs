@@ -12,7 +12,8 @@
 //    point under module node16, nodenext and bundler (strict, no
 //    skipLibCheck), runs the `ms` CLI, and runs a third-party transform
 //    (the README's rot13) against the packed compliance suite with vitest.
-// 3. A browser-only project installs core, ws, shs and noise alone: no native
+// 3. A browser-only project installs core, ws, shs and noise alone (with
+//    @ms/identity, their dependency, from its tarball too): no native
 //    package may arrive (sodium-native, bufferutil), the Node entry points
 //    fall back to @noble and say so, the browser client (core+ws+shs)
 //    bundles with esbuild without Node built-ins within 35 KiB gzipped, and
@@ -226,7 +227,7 @@ writeJson(join(web, 'package.json'), {
   name: 'ms-pack-check-browser',
   private: true,
   type: 'module',
-  dependencies: Object.fromEntries(['@ms/core', '@ms/ws', '@ms/shs', '@ms/noise'].filter((name) => tarballOf.has(name)).map((name) => [name, `file:${tarballOf.get(name)}`])),
+  dependencies: Object.fromEntries(['@ms/core', '@ms/ws', '@ms/shs', '@ms/noise', '@ms/identity'].filter((name) => tarballOf.has(name)).map((name) => [name, `file:${tarballOf.get(name)}`])),
 })
 run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', '--prefer-offline'], { cwd: web })
 step('npm installed core, ws, shs and noise into a browser-only project')

@@ -1,38 +1,20 @@
-import { generateKeyPairSync } from 'node:crypto'
 import { open, readFile } from 'node:fs/promises'
 import { fromBase64, toBase64 } from '@ms/core'
+import { feedId, generateKeys as generate, toSsbKeys, type SsbSecretKeys } from '@ms/identity'
 import { CliError, EXIT } from './errors.js'
 
-/** An Ed25519 key pair in the `ssb-keys` secret-file format. */
-export interface SecretKeys {
-  curve: 'ed25519'
-  /** `<base64 of 32 bytes>.ed25519` */
-  public: string
-  /** `<base64 of 64 bytes: seed || public key>.ed25519` */
-  private: string
-  /** `@<base64 of the public key>.ed25519`: the identity others see. */
-  id: string
-}
+export { feedId }
+
+/** An Ed25519 key pair in the `ssb-keys` secret-file format (`@ms/identity`'s `SsbSecretKeys`). */
+export type SecretKeys = SsbSecretKeys
 
 /** A new random Ed25519 key pair, laid out as libsodium and `ssb-keys` do. */
 export function generateKeys(): SecretKeys {
-  // node:crypto's Ed25519 is libsodium-compatible: the JWK's `d` is the
-  // 32-byte seed, `x` the public key; libsodium's secret key is seed || public.
-  const { privateKey } = generateKeyPairSync('ed25519')
-  const jwk = privateKey.export({ format: 'jwk' })
-  const seed = Buffer.from(jwk.d!, 'base64url')
-  const publicKey = Buffer.from(jwk.x!, 'base64url')
-  return keysFromBytes(publicKey, Buffer.concat([seed, publicKey]))
+  return generate()
 }
 
 export function keysFromBytes(publicKey: Uint8Array, secretKey: Uint8Array): SecretKeys {
-  const pub = toBase64(publicKey)
-  return { curve: 'ed25519', public: `${pub}.ed25519`, private: `${toBase64(secretKey)}.ed25519`, id: `@${pub}.ed25519` }
-}
-
-/** `@<base64>.ed25519` for a 32-byte public key. */
-export function feedId(publicKey: Uint8Array): string {
-  return `@${toBase64(publicKey)}.ed25519`
+  return toSsbKeys({ publicKey, secretKey })
 }
 
 /**

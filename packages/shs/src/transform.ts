@@ -33,7 +33,7 @@ import {
   type HandshakeState,
   type SessionKeys,
 } from './handshake.js'
-import { decode32, normalizeAppKey, normalizeKeys, type KeyPair, type KeysInput } from './keys.js'
+import { decode32, normalizeKey32, normalizeKeys, type KeyPair, type KeysInput } from '@ms/identity'
 import { boxChannel } from './channel.js'
 
 /** What the shs transform learnt about the peer; on `connection.info.shs`. */
@@ -90,8 +90,8 @@ const acceptAll = () => true
 export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransform {
   return function shs(options: ShsOptions): ShsTransform {
     if (options === null || typeof options !== 'object') throw new TypeError('shs: options { keys, appKey } are required')
-    const keys = normalizeKeys(options.keys, crypto)
-    const appKey = normalizeAppKey(options.appKey)
+    const keys = normalizeKeys(options.keys, crypto, 'shs')
+    const appKey = normalizeKey32(options.appKey, 'shs: appKey')
     const authorize = options.authorize ?? acceptAll
     if (typeof authorize !== 'function') throw new TypeError('shs: authorize must be a function')
     const timeout = options.timeout ?? DEFAULT_TIMEOUT

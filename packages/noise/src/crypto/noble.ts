@@ -4,6 +4,7 @@ import { poly1305 } from '@noble/ciphers/_poly1305'
 import { blake2b } from '@noble/hashes/blake2'
 import { sha512 } from '@noble/hashes/sha2'
 import { randomBytes } from '@noble/hashes/utils'
+import { nobleIdentity } from '@ms/identity'
 import { constantTimeEqual, TAG_REKEY, type NoiseCrypto } from './types.js'
 
 // The Ed25519 group order.
@@ -106,20 +107,7 @@ function afterMessage(state: Uint8Array, mac: Uint8Array, tag: number): void {
  * decrypts.
  */
 export const nobleCrypto: NoiseCrypto = {
-  name: 'noble',
-  randomBytes(length) {
-    // getRandomValues gives at most 64 KiB per call.
-    const out = new Uint8Array(length)
-    for (let o = 0; o < length; o += 65536) out.set(randomBytes(Math.min(65536, length - o)), o)
-    return out
-  },
-  signKeypairFromSeed(seed) {
-    const publicKey = ed25519.getPublicKey(seed)
-    const secretKey = new Uint8Array(64)
-    secretKey.set(seed, 0)
-    secretKey.set(publicKey, 32)
-    return { publicKey, secretKey }
-  },
+  ...nobleIdentity,
   sha512(message) {
     return sha512(message)
   },
@@ -195,8 +183,5 @@ export const nobleCrypto: NoiseCrypto = {
     out.set(chacha20(key(state), nonce(state), cipher, undefined, 2))
     afterMessage(state, mac, tag)
     return tag
-  },
-  wipe(bytes) {
-    bytes.fill(0)
   },
 }

@@ -1,15 +1,13 @@
-import { createRequire } from 'node:module'
+import { loadSodiumNative, sodiumIdentity, type SodiumIdentityNative } from '@ms/identity/sodium'
 import type { NoiseCrypto } from './types.js'
 
 type Bytes = Uint8Array
 /**
- * The subset of sodium-native 5 this package calls. sodium-native ships no
- * types; loaded with require so that no ambient module declaration is
- * needed (another package's declaration of the same module would clash).
+ * The subset of sodium-native 5 this package calls beyond the identity
+ * functions. sodium-native ships no types, and an ambient module
+ * declaration here would clash with another package's.
  */
-export interface SodiumNative {
-  randombytes_buf(out: Bytes): void
-  crypto_sign_seed_keypair(pk: Bytes, sk: Bytes, seed: Bytes): void
+export interface SodiumNative extends SodiumIdentityNative {
   crypto_hash_sha512(out: Bytes, message: Bytes): void
   crypto_generichash(out: Bytes, message: Bytes, key?: Bytes): void
   crypto_generichash_batch(out: Bytes, batch: Bytes[], key?: Bytes): void
@@ -21,21 +19,12 @@ export interface SodiumNative {
   crypto_secretstream_xchacha20poly1305_push(state: Bytes, out: Bytes, message: Bytes, ad: Bytes | null, tag: number): number
   crypto_secretstream_xchacha20poly1305_init_pull(state: Bytes, header: Bytes, key: Bytes): void
   crypto_secretstream_xchacha20poly1305_pull(state: Bytes, out: Bytes, tag: Bytes, cipher: Bytes, ad: Bytes | null): number
-  sodium_memzero(bytes: Bytes): void
   crypto_core_ed25519_add(out: Bytes, a: Bytes, b: Bytes): void
 }
 
-// sodium-native is an optional peer dependency: a browser-only install must
-// not pull native binaries, and a Node install without it (or on a platform
-// without a prebuild) falls back to @noble. `require` is synchronous, so
-// this entry point has no top-level await and stays loadable by require().
-const loaded = (() => {
-  try {
-    return { sodium: createRequire(import.meta.url)('sodium-native') as SodiumNative, error: undefined }
-  } catch (error) {
-    return { sodium: undefined, error }
-  }
-})()
+// sodium-native is an optional peer dependency, loaded by @ms/identity's one
+// loader: without it (or without a prebuild) this package falls back to @noble.
+const loaded = loadSodiumNative<SodiumNative>(['crypto_generichash', 'crypto_aead_chacha20poly1305_ietf_encrypt', 'crypto_scalarmult_ed25519_noclamp', 'crypto_secretstream_xchacha20poly1305_push'])
 /** Why sodium-native did not load, or `undefined` when it did; `sodiumCrypto` works only when this is `undefined`. */
 export const sodiumLoadError: unknown = loaded.error
 const sodium = loaded.sodium as SodiumNative
@@ -49,18 +38,7 @@ const SCRATCH = new Uint8Array(1024)
  * can fail on peer-controlled input is wrapped so it returns null or -1.
  */
 export const sodiumCrypto: NoiseCrypto = {
-  name: 'sodium',
-  randomBytes(length) {
-    const out = new Uint8Array(length)
-    sodium.randombytes_buf(out)
-    return out
-  },
-  signKeypairFromSeed(seed) {
-    const publicKey = new Uint8Array(32)
-    const secretKey = new Uint8Array(64)
-    sodium.crypto_sign_seed_keypair(publicKey, secretKey, seed)
-    return { publicKey, secretKey }
-  },
+  ...sodiumIdentity(sodium),
   sha512(message) {
     const out = new Uint8Array(64)
     sodium.crypto_hash_sha512(out, message)
@@ -137,12 +115,5 @@ export const sodiumCrypto: NoiseCrypto = {
       return -1
     }
     return TAG[0]!
-  },
-  wipe(bytes) {
-    sodium.sodium_memzero(bytes)
-  },
-  allocUninitialized(length) {
-    const b = Buffer.allocUnsafeSlow(length)
-    return new Uint8Array(b.buffer, b.byteOffset, length)
   },
 }

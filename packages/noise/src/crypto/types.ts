@@ -1,3 +1,5 @@
+import type { IdentityCrypto } from '@ms/identity'
+
 /**
  * The primitives Noise IK over Ed25519 (as `noise-curve-ed` does it) and
  * libsodium's secretstream need, behind one interface so Node can use
@@ -6,14 +8,10 @@
  * both.
  *
  * Conventions: functions that can fail on hostile input return `null` (or
- * `-1`) instead of throwing.
+ * `-1`) instead of throwing. The identity primitives (name, randomBytes,
+ * signKeypairFromSeed, wipe, allocUninitialized) come from `@ms/identity`.
  */
-export interface NoiseCrypto {
-  /** `sodium` or `noble`; for diagnostics and tests. */
-  readonly name: string
-  randomBytes(length: number): Uint8Array
-  /** Ed25519 key pair from a 32-byte seed; `secretKey` is seed || publicKey (64 bytes), as libsodium. */
-  signKeypairFromSeed(seed: Uint8Array): { publicKey: Uint8Array; secretKey: Uint8Array }
+export interface NoiseCrypto extends IdentityCrypto {
   sha512(message: Uint8Array): Uint8Array
   /** BLAKE2b of the concatenation of `parts`, `outLength` bytes (libsodium `crypto_generichash`), keyed when `key` is given. */
   blake2b(parts: readonly Uint8Array[], outLength: number, key?: Uint8Array): Uint8Array
@@ -45,10 +43,6 @@ export interface NoiseCrypto {
    * then unchanged and `out` untouched).
    */
   secretstreamPull(state: Uint8Array, out: Uint8Array, cipher: Uint8Array): number
-  /** Overwrites secrets that are no longer needed (best effort in JS). */
-  wipe(bytes: Uint8Array): void
-  /** Optional: uninitialised memory for output that is completely overwritten. */
-  allocUninitialized?(length: number): Uint8Array
 }
 
 export const SECRETSTREAM_STATEBYTES = 52
@@ -59,21 +53,5 @@ export const TAG_PUSH = 1
 export const TAG_REKEY = 2
 export const TAG_FINAL = 3
 
-/** Constant-time equality of two byte arrays of equal length. */
-export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  let diff = 0
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!
-  return diff === 0
-}
-
-export function isAllZero(bytes: Uint8Array): boolean {
-  let acc = 0
-  for (let i = 0; i < bytes.length; i++) acc |= bytes[i]!
-  return acc === 0
-}
-
-/** A copy of (part of) some bytes; never a view, so wiping it cannot wipe the caller's. */
-export function copyBytes(bytes: Uint8Array, start?: number, end?: number): Uint8Array {
-  return new Uint8Array(bytes.subarray(start, end))
-}
+// Shared with @ms/shs; re-exported so this package's modules import them from one place.
+export { constantTimeEqual, isAllZero, copyBytes } from '@ms/identity'

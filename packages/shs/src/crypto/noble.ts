@@ -2,7 +2,7 @@ import { ed25519, x25519 } from '@noble/curves/ed25519'
 import { xsalsa20poly1305 } from '@noble/ciphers/salsa'
 import { hmac } from '@noble/hashes/hmac'
 import { sha256, sha512 } from '@noble/hashes/sha2'
-import { randomBytes } from '@noble/hashes/utils'
+import { nobleIdentity } from '@ms/identity'
 import { constantTimeEqual, isAllZero, type ShsCrypto } from './types.js'
 
 /**
@@ -14,20 +14,7 @@ import { constantTimeEqual, isAllZero, type ShsCrypto } from './types.js'
  * results.
  */
 export const nobleCrypto: ShsCrypto = {
-  name: 'noble',
-  randomBytes(length) {
-    // getRandomValues gives at most 64 KiB per call.
-    const out = new Uint8Array(length)
-    for (let o = 0; o < length; o += 65536) out.set(randomBytes(Math.min(65536, length - o)), o)
-    return out
-  },
-  signKeypairFromSeed(seed) {
-    const publicKey = ed25519.getPublicKey(seed)
-    const secretKey = new Uint8Array(64)
-    secretKey.set(seed, 0)
-    secretKey.set(publicKey, 32)
-    return { publicKey, secretKey }
-  },
+  ...nobleIdentity,
   sign(message, secretKey) {
     return ed25519.sign(message, secretKey.subarray(0, 32))
   },
@@ -82,9 +69,7 @@ export const nobleCrypto: ShsCrypto = {
     return hmac(sha512, key, message).slice(0, 32)
   },
   authVerify(tag, message, key) {
-    if (tag.length !== 32) return false
-    const expected = hmac(sha512, key, message).subarray(0, 32)
-    return constantTimeEqual(expected, tag)
+    return tag.length === 32 && constantTimeEqual(nobleCrypto.auth(message, key), tag)
   },
   secretboxInto(out, message, nonce, key) {
     out.set(xsalsa20poly1305(key, nonce).encrypt(message))
@@ -107,14 +92,6 @@ export const nobleCrypto: ShsCrypto = {
     const boxed = new Uint8Array(16 + cipher.length)
     boxed.set(mac, 0)
     boxed.set(cipher, 16)
-    try {
-      out.set(xsalsa20poly1305(key, nonce).decrypt(boxed))
-      return true
-    } catch {
-      return false
-    }
-  },
-  wipe(bytes) {
-    bytes.fill(0)
+    return nobleCrypto.secretboxOpenInto(out, boxed, nonce, key)
   },
 }

@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module'
+import { loadSodiumNative, sodiumIdentity } from '@ms/identity/sodium'
 import type Sodium from 'sodium-native'
 import { isAllZero, type ShsCrypto } from './types.js'
 
@@ -6,20 +6,13 @@ import { isAllZero, type ShsCrypto } from './types.js'
 export type SodiumLoad = { crypto: ShsCrypto; error: undefined } | { crypto: undefined; error: unknown }
 
 /**
- * Loads sodium-native, an optional peer dependency: a browser-only install
- * must not pull 18 MB of native binaries, and a Node install without it (or
- * on a platform without a prebuild) still works on @noble. `require` is
- * synchronous, so this entry point has no top-level await and stays
- * loadable through `require()` from CommonJS.
+ * Loads sodium-native, an optional peer dependency, through `@ms/identity`'s
+ * one loader (see there why a failure is returned, not thrown). `load`
+ * replaces the require (tests).
  */
-export function loadSodiumCrypto(load: () => unknown = () => createRequire(import.meta.url)('sodium-native')): SodiumLoad {
-  try {
-    const sodium = load() as typeof Sodium
-    if (typeof sodium?.crypto_secretbox_easy !== 'function') throw new TypeError('sodium-native did not export libsodium functions')
-    return { crypto: sodiumCryptoOver(sodium), error: undefined }
-  } catch (error) {
-    return { crypto: undefined, error }
-  }
+export function loadSodiumCrypto(load?: () => unknown): SodiumLoad {
+  const loaded = loadSodiumNative<typeof Sodium>(['crypto_secretbox_easy', 'crypto_scalarmult', 'crypto_auth'], load)
+  return loaded.sodium ? { crypto: sodiumCryptoOver(loaded.sodium), error: undefined } : { crypto: undefined, error: loaded.error }
 }
 
 /**
@@ -29,18 +22,7 @@ export function loadSodiumCrypto(load: () => unknown = () => createRequire(impor
  */
 function sodiumCryptoOver(sodium: typeof Sodium): ShsCrypto {
   return {
-    name: 'sodium',
-    randomBytes(length) {
-      const out = new Uint8Array(length)
-      sodium.randombytes_buf(out)
-      return out
-    },
-    signKeypairFromSeed(seed) {
-      const publicKey = new Uint8Array(32)
-      const secretKey = new Uint8Array(64)
-      sodium.crypto_sign_seed_keypair(publicKey, secretKey, seed)
-      return { publicKey, secretKey }
-    },
+    ...sodiumIdentity(sodium),
     sign(message, secretKey) {
       const sig = new Uint8Array(64)
       sodium.crypto_sign_detached(sig, message, secretKey)
@@ -117,14 +99,6 @@ function sodiumCryptoOver(sodium: typeof Sodium): ShsCrypto {
     },
     secretboxOpenDetachedInto(out, cipher, mac, nonce, key) {
       return sodium.crypto_secretbox_open_detached(out, cipher, mac, nonce, key)
-    },
-    wipe(bytes) {
-      sodium.sodium_memzero(bytes)
-    },
-    allocUninitialized(length) {
-      // A plain Uint8Array view, so callers never see Buffer semantics.
-      const b = Buffer.allocUnsafeSlow(length)
-      return new Uint8Array(b.buffer, b.byteOffset, length)
     },
   }
 }

@@ -1,3 +1,5 @@
+import type { IdentityCrypto } from '@ms/identity'
+
 /**
  * The few primitives secret-handshake and box-stream need, behind one small
  * interface so Node can use libsodium (`sodium-native`) and browsers the
@@ -6,14 +8,11 @@
  *
  * Conventions: functions that can fail on hostile input return `null` or
  * `false` instead of throwing. The `*Into` functions write into caller-owned
- * buffers so the box-stream hot path allocates nothing per frame.
+ * buffers so the box-stream hot path allocates nothing per frame. The
+ * identity primitives (name, randomBytes, signKeypairFromSeed, wipe,
+ * allocUninitialized) come from `@ms/identity`.
  */
-export interface ShsCrypto {
-  /** `sodium` or `noble`; for diagnostics and tests. */
-  readonly name: string
-  randomBytes(length: number): Uint8Array
-  /** Ed25519 key pair from a 32-byte seed; `secretKey` is seed || publicKey (64 bytes), as libsodium. */
-  signKeypairFromSeed(seed: Uint8Array): { publicKey: Uint8Array; secretKey: Uint8Array }
+export interface ShsCrypto extends IdentityCrypto {
   /** Detached Ed25519 signature (64 bytes) with a 64-byte libsodium secret key. */
   sign(message: Uint8Array, secretKey: Uint8Array): Uint8Array
   /** Strict (RFC 8032, non-ZIP-215) Ed25519 verification; `false` for any malformed input. */
@@ -39,34 +38,7 @@ export interface ShsCrypto {
   secretboxDetachedInto(out: Uint8Array, mac: Uint8Array, message: Uint8Array, nonce: Uint8Array, key: Uint8Array): void
   /** Opens a detached box into `out`; `false` if the MAC does not verify (then `out` is garbage). */
   secretboxOpenDetachedInto(out: Uint8Array, cipher: Uint8Array, mac: Uint8Array, nonce: Uint8Array, key: Uint8Array): boolean
-  /** Overwrites secrets that are no longer needed (best effort in JS). */
-  wipe(bytes: Uint8Array): void
-  /**
-   * Optional: `length` bytes of uninitialised memory, cheaper than a zeroed
-   * allocation, for output buffers that are completely overwritten before
-   * anyone sees them.
-   */
-  allocUninitialized?(length: number): Uint8Array
 }
 
-/** Constant-time equality of two byte arrays of equal length. */
-export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  let diff = 0
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!
-  return diff === 0
-}
-
-export function isAllZero(bytes: Uint8Array): boolean {
-  let acc = 0
-  for (let i = 0; i < bytes.length; i++) acc |= bytes[i]!
-  return acc === 0
-}
-
-/**
- * A copy of (part of) some bytes. Never `.slice()` input bytes: on a Node
- * Buffer that is a view, and wiping it would wipe the caller's key.
- */
-export function copyBytes(bytes: Uint8Array, start?: number, end?: number): Uint8Array {
-  return new Uint8Array(bytes.subarray(start, end))
-}
+// Shared with @ms/noise; re-exported so this package's modules import them from one place.
+export { constantTimeEqual, isAllZero, copyBytes } from '@ms/identity'

@@ -1,0 +1,16 @@
+// Browser-safe: no Node built-ins here. The sodium-native loader is `@ms/identity/sodium`.
+export {
+  normalizeKeys,
+  normalizeKey32,
+  decode32,
+  feedId,
+  toSsbKeys,
+  generateKeyPair,
+  generateKeys,
+  type KeyPair,
+  type SsbKeys,
+  type SsbSecretKeys,
+  type KeysInput,
+} from './keys.js'
+export { nobleIdentity, type IdentityCrypto } from './crypto.js'
+export { constantTimeEqual, isAllZero, copyBytes } from './bytes.js'
