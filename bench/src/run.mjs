@@ -11,6 +11,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freshKeys } from './keys.mjs'
+import { CLUSTER_PARAMS, clusterRows, clusterTargets, runClusterCase } from './cluster.mjs'
 import { MiB, median } from './stats.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -46,7 +47,7 @@ function parseArgs(argv) {
   return options
 }
 
-const GROUPS = ['net-bulk', 'unix-bulk', 'net-shs-bulk', 'ws-shs-bulk', 'handshakes', 'latency', 'memory']
+const GROUPS = ['net-bulk', 'unix-bulk', 'net-shs-bulk', 'ws-shs-bulk', 'handshakes', 'latency', 'memory', 'cluster']
 
 const FULL = {
   runs: 3,
@@ -56,6 +57,7 @@ const FULL = {
   latencyRtt: { count: 40, warmup: 4, rtt: 20 },
   memory: { conns: 1000, warmup: 50, settle: 300 },
   limits: { ms: 1000 },
+  cluster: CLUSTER_PARAMS.full,
   timeout: 240_000,
 }
 const SMOKE = {
@@ -66,6 +68,7 @@ const SMOKE = {
   latencyRtt: { count: 4, warmup: 1, rtt: 20 },
   memory: { conns: 200, warmup: 4, settle: 50 },
   limits: { ms: 100 },
+  cluster: CLUSTER_PARAMS.smoke,
   timeout: 60_000,
 }
 
@@ -123,6 +126,8 @@ function buildRows(options, P) {
         group: 'memory', variant: `idle, ${P.memory.conns} open`, mode, suite: 'net~shs', figure: 'memory', impls: impls(['ours', 'noise', 'pull', 'theirs']),
         unit: 'KiB/conn', better: 'lower', metrics: ['value', 'heap'], scale: 1 / 1024, params: P.memory,
       })
+  // node:cluster, 1 worker and one per core (cluster.mjs); always separate processes.
+  if (wanted('cluster') && modes.includes('sep')) rows.push(...clusterRows(P.cluster, impls))
   return rows.filter((row) => row.impls.length > 0)
 }
 
@@ -137,8 +142,8 @@ function execArgv(options, tag) {
   return args
 }
 
-function startWorker(job, options, tag) {
-  const child = fork(WORKER, [JSON.stringify(job)], {
+function startWorker(job, options, tag, script = WORKER) {
+  const child = fork(script, [JSON.stringify(job)], {
     execArgv: execArgv(options, tag),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, ...(options.verbose ? { BENCH_VERBOSE: '1' } : {}) },
@@ -197,6 +202,7 @@ function withTimeout(promise, ms, what) {
 }
 
 async function runCase(row, impl, options, P) {
+  if (row.figure === 'cluster') return runClusterCase(row, options, P, { startWorker, withTimeout })
   const tag = `${row.group}-${row.variant}-${row.mode}-${impl}`.replace(/[^a-z0-9-]+/gi, '_')
   // Raw sockets stand for the transport alone: plain TCP (or unix), same exchange, no crypto.
   const suite = impl === 'raw' ? row.suite.split('~')[0] : row.suite
@@ -438,6 +444,7 @@ function targets(figures) {
     noiseVs(`noise CPU per handshake (${n} in flight) <= shs`, `handshakes | ${n} in flight | sep | cpu`, 1, 'lower')
   }
   for (const variant of ['one-way', 'both-ways']) noiseVs(`net~noise bulk ${variant} >= net~shs`, `net-shs-bulk | ${variant} | sep`, 1, 'higher')
+  out.push(...clusterTargets(figures, fmt))
   return out
 }
 
@@ -509,7 +516,7 @@ async function main() {
   if (options.bytes) P.bulk.bytes = options.bytes
   const runs = options.runs ?? P.runs
   const rows = buildRows(options, P)
-  const needLimits = !options.only || rows.some((r) => !['net-bulk', 'unix-bulk', 'memory'].includes(r.group)) || options.only.includes('limits')
+  const needLimits = !options.only || rows.some((r) => !['net-bulk', 'unix-bulk', 'memory', 'cluster'].includes(r.group)) || options.only.includes('limits')
   const samples = new Map()
   const limitSamples = []
   const errors = []

@@ -52,7 +52,7 @@ export function serve(job, conn, onError) {
 }
 
 /** Dial, send one message, wait for the ack, close both ways cleanly. */
-async function shake(dial, address) {
+export async function shake(dial, address) {
   const conn = await dial(address)
   await finish(conn)
 }
@@ -66,7 +66,7 @@ async function finish(conn) {
 }
 
 /** Runs `count` tasks with at most `inflight` of them at a time. */
-async function pool(count, inflight, task) {
+export async function pool(count, inflight, task) {
   let next = 0
   const worker = async () => {
     while (next < count) {
@@ -75,6 +75,26 @@ async function pool(count, inflight, task) {
     }
   }
   await Promise.all(Array.from({ length: Math.min(inflight, count) }, worker))
+}
+
+/**
+ * `p.count` handshakes, `p.inflight` at a time, or as many as start within
+ * `p.seconds`; resolves to how many completed, the seconds it took and this
+ * process's CPU time meanwhile (µs, user + system, all threads).
+ */
+export async function timedShakes(dial, address, p) {
+  const cpuBefore = process.cpuUsage()
+  const start = now()
+  const deadline = start + p.seconds * 1000
+  let completed = 0
+  await pool(p.count, p.inflight, async () => {
+    if (now() > deadline) return
+    await shake(dial, address)
+    completed++
+  })
+  const seconds = (now() - start) / 1000
+  const cpu = process.cpuUsage(cpuBefore)
+  return { completed, seconds, cpu: cpu.user + cpu.system }
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -125,20 +145,10 @@ export async function client(job, dial, address, askServer) {
       // `count` connections, or as many as fit in `seconds` (slow
       // implementations would otherwise dominate the bench's running time).
       const serverCpuBefore = await askServer('cpu')
-      const cpuBefore = process.cpuUsage()
-      const start = now()
-      const deadline = start + p.seconds * 1000
-      let completed = 0
-      await pool(p.count, p.inflight, async () => {
-        if (now() > deadline) return
-        await shake(dial, address)
-        completed++
-      })
-      const seconds = (now() - start) / 1000
-      const cpu = process.cpuUsage(cpuBefore)
+      const { completed, seconds, cpu } = await timedShakes(dial, address, p)
       const serverCpu = serverCpuBefore === null ? 0 : (await askServer('cpu')) - serverCpuBefore
       // CPU time (user + system, all threads) per handshake, client plus server.
-      return { value: completed / seconds, cpu: (cpu.user + cpu.system + serverCpu) / completed, seconds, completed }
+      return { value: completed / seconds, cpu: (cpu + serverCpu) / completed, seconds, completed }
     }
     case 'latency': {
       // With `rtt`, dial through a local proxy that delays every chunk by

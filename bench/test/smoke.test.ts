@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -128,7 +128,16 @@ describe('pnpm bench:smoke', () => {
     // Issue 15's goals (plain net and unix bulk against the original, 8; memory, 4; pull CPU, 2), what must
     // stay no worse (7), ours against the ideal (bulk and its CPU both ways, 4; handshakes and their CPU, 4;
     // latency, 1) and noise against shs (8).
-    expect(results.targets.length).toBe(38)
+    expect(results.targets.filter((t) => !t.figure.startsWith('cluster |')).length).toBe(38)
+
+    // node:cluster (issue 20): 1 worker and one per core, each with its CPU lines, and the two verdicts.
+    const cores = availableParallelism()
+    for (const workers of [...new Set([1, cores])]) {
+      const key = `cluster | ${workers} worker${workers === 1 ? '' : 's'} | sep`
+      for (const metric of ['', ' | cpu', ' | server cpu', ' | primary cpu']) positive(results.figures[key + metric]?.ours?.median, `${key}${metric}`)
+      expect(results.figures[`${key} | others`]?.ours?.median, `${key} others`).toBeGreaterThanOrEqual(0)
+    }
+    if (cores > 1) expect(results.targets.filter((t) => t.figure.startsWith('cluster |')).length).toBe(2)
     expect(stdout).toContain('targets:')
   }, 600_000)
 })
