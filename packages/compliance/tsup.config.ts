@@ -1,2 +1,2 @@
 import { packageConfig } from '../../tsup.base'
-export default packageConfig(['src/index.ts'], { external: ['vitest'] })
+export default packageConfig({ index: 'src/index.ts', node: 'src/node.ts' }, { external: ['vitest'] })

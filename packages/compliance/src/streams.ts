@@ -94,3 +94,21 @@ export function firstDifference(a: Uint8Array, b: Uint8Array): string | null {
   for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return `bytes differ at offset ${i}`
   return null
 }
+
+/**
+ * Writes `data` to a connection in uneven pieces (1 byte, then sizes that
+ * wander up to 200 000, so frame and chunk boundaries fall everywhere),
+ * half-closes, and returns everything the peer sent back: what a client
+ * checks against an echo server.
+ */
+export async function echoRoundTrip(connection: Connection, data: Uint8Array): Promise<Uint8Array> {
+  const reading = readAll(connection.readable)
+  const writer = connection.writable.getWriter()
+  try {
+    for (let offset = 0, step = 1; offset < data.length; offset += step, step = (step * 7 + 1) % 200_000) await writer.write(data.subarray(offset, offset + step))
+    await writer.close()
+  } finally {
+    writer.releaseLock()
+  }
+  return reading
+}

@@ -1,44 +1,9 @@
-import * as nodeNet from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { HandshakeError, MsError, StreamError, TimeoutError, createMultiServer, toBase64, type MultiServerListener } from '@ms/core'
+import { firstDifference } from '@ms/compliance'
+import { destroyRawTcpClients, rawTcpClient as raw } from '@ms/compliance/node'
 import { net } from '@ms/net'
 import { backends } from './backends.js'
-import { byteDiff } from './bytes.js'
-
-/** A raw TCP client that lets a test say exactly which bytes go out. */
-const rawSockets = new Set<nodeNet.Socket>()
-function raw(port: number) {
-  // Not half-open: when the server ends its side, ours ends too and 'close' follows.
-  const socket = nodeNet.connect({ port, host: '127.0.0.1', allowHalfOpen: false })
-  rawSockets.add(socket)
-  let buffered = Buffer.alloc(0)
-  let total = 0
-  let waiter: (() => void) | undefined
-  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()))
-  socket.on('error', () => {})
-  socket.on('data', (d: Buffer) => {
-    buffered = Buffer.concat([buffered, d])
-    total += d.length
-    waiter?.()
-  })
-  socket.on('end', () => waiter?.())
-  return {
-    socket,
-    closed,
-    /** Every byte received so far, ever. */
-    received: () => total,
-    write: (b: Uint8Array) => new Promise<void>((resolve) => socket.write(b, () => resolve())),
-    async read(n: number): Promise<Uint8Array> {
-      while (buffered.length < n) {
-        if (socket.readableEnded || socket.destroyed) throw new Error(`closed after ${buffered.length} of ${n} bytes`)
-        await new Promise<void>((resolve) => (waiter = resolve))
-      }
-      const out = buffered.subarray(0, n)
-      buffered = buffered.subarray(n)
-      return new Uint8Array(out)
-    },
-  }
-}
 
 // Ed25519 encodings of small-order points, a non-canonical y (>= p) and the identity.
 export const LOW_ORDER_POINTS = [
@@ -85,7 +50,7 @@ describe.each(backends)('hostile peers against a live net~noise server ($name)',
     port = Number(address.split('~')[0]!.split(':').pop())
   })
   afterAll(async () => {
-    for (const s of rawSockets) s.destroy()
+    destroyRawTcpClients()
     await listener.close()
   })
 
@@ -102,7 +67,7 @@ describe.each(backends)('hostile peers against a live net~noise server ($name)',
     const w = conn.writable.getWriter()
     await w.write(data)
     await w.close()
-    expect(byteDiff(await reading, data)).toBeNull()
+    expect(firstDifference(await reading, data)).toBeNull()
     await conn.close()
   }
 

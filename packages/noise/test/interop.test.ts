@@ -1,41 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { HandshakeError, MsError, createMultiServer, toBase64, type Connection } from '@ms/core'
+import { echoRoundTrip, firstDifference, readAll, waitUntil } from '@ms/compliance'
 import { net } from '@ms/net'
 import { backends } from './backends.js'
-import { byteDiff } from './bytes.js'
 import { refClient, refEchoServer, type RefKeys } from './reference.js'
 
 const MiB = 1024 * 1024
-
-async function readAll(readable: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = []
-  let n = 0
-  for await (const c of readable) parts.push(c), (n += c.length)
-  const out = new Uint8Array(n)
-  let o = 0
-  for (const p of parts) out.set(p, o), (o += p.length)
-  return out
-}
-
-/** Writes `data` in uneven pieces, closes, and reads everything the peer sends back. */
-async function echoRoundTrip(conn: Connection, data: Uint8Array): Promise<Uint8Array> {
-  const reading = readAll(conn.readable)
-  const w = conn.writable.getWriter()
-  for (let o = 0, step = 1; o < data.length; o += step, step = (step * 7 + 1) % 200_000) await w.write(data.subarray(o, o + step))
-  await w.close()
-  return reading
-}
 
 const cleanups: (() => Promise<unknown>)[] = []
 afterEach(async () => {
   await Promise.allSettled(cleanups.splice(0).map((f) => f()))
 })
-
-const waitFor = async (cond: () => boolean, ms = 5000) => {
-  const end = Date.now() + ms
-  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 10))
-  return cond()
-}
 
 describe.each(backends)('live interop with @hyperswarm/secret-stream 6 over TCP ($name backend)', ({ mod }) => {
   const crypto = mod.noiseCrypto
@@ -70,7 +45,7 @@ describe.each(backends)('live interop with @hyperswarm/secret-stream 6 over TCP 
     expect(conn.remoteAddress).toBe(`net:127.0.0.1:${server.port}~noise:${toBase64(serverKeys.publicKey)}`)
     expect(toBase64(conn.info.noise!.publicKey)).toBe(toBase64(serverKeys.publicKey))
     const data = crypto.randomBytes(MiB + 123)
-    expect(byteDiff(await echoRoundTrip(conn, data), data)).toBeNull()
+    expect(firstDifference(await echoRoundTrip(conn, data), data)).toBeNull()
     expect(server.sessions).toHaveLength(1)
     expect(toBase64(server.sessions[0]!.remotePublicKey!)).toBe(toBase64(clientKeys.publicKey))
     expect(toBase64(server.sessions[0]!.handshakeHash!)).toBe(toBase64(conn.info.noise!.handshakeHash))
@@ -82,7 +57,7 @@ describe.each(backends)('live interop with @hyperswarm/secret-stream 6 over TCP 
     const { port, errors, accepted } = await ourEchoServer()
     const data = crypto.randomBytes(MiB + 7)
     const { received, session } = await refClient(port, ref(clientKeys), Buffer.from(serverKeys.publicKey), data)
-    expect(byteDiff(received, data)).toBeNull()
+    expect(firstDifference(received, data)).toBeNull()
     expect(accepted).toHaveLength(1)
     expect(toBase64(accepted[0]!.info.noise!.publicKey)).toBe(toBase64(clientKeys.publicKey))
     expect(toBase64(session.handshakeHash!)).toBe(toBase64(accepted[0]!.info.noise!.handshakeHash))
@@ -99,7 +74,7 @@ describe.each(backends)('live interop with @hyperswarm/secret-stream 6 over TCP 
       .then(() => null, (e: unknown) => e)
     expect(error).toBeInstanceOf(HandshakeError)
     expect((error as HandshakeError).stage).toBe('msg2')
-    expect(await waitFor(() => server.errors.length === 1)).toBe(true)
+    await waitUntil(() => server.errors.length === 1, 'one error at the server')
     expect(server.sessions).toEqual([])
   })
 
@@ -107,7 +82,7 @@ describe.each(backends)('live interop with @hyperswarm/secret-stream 6 over TCP 
     const { port, errors, accepted } = await ourEchoServer()
     const wrong = crypto.signKeypairFromSeed(crypto.randomBytes(32)).publicKey
     await expect(refClient(port, ref(clientKeys), Buffer.from(wrong), new Uint8Array(10))).rejects.toBeDefined()
-    expect(await waitFor(() => errors.length === 1)).toBe(true)
+    await waitUntil(() => errors.length === 1, 'one error reported')
     expect((errors[0] as HandshakeError).stage).toBe('msg1')
     expect(accepted).toEqual([])
   })
@@ -115,7 +90,7 @@ describe.each(backends)('live interop with @hyperswarm/secret-stream 6 over TCP 
   it('a network key on our side only: the handshake fails at msg1 on either side', async () => {
     const server = await ourEchoServer({ networkKey: crypto.randomBytes(32) })
     await expect(refClient(server.port, ref(clientKeys), Buffer.from(serverKeys.publicKey), new Uint8Array(10))).rejects.toBeDefined()
-    expect(await waitFor(() => server.errors.length === 1)).toBe(true)
+    await waitUntil(() => server.errors.length === 1, 'one error at the server')
     expect((server.errors[0] as HandshakeError).stage).toBe('msg1')
     const theirs = await refEchoServer(ref(serverKeys))
     cleanups.push(theirs.close)
@@ -128,7 +103,7 @@ describe.each(backends)('live interop with @hyperswarm/secret-stream 6 over TCP 
   it('our authorize rejects their client: ours fails at authorize and writes nothing', async () => {
     const { port, errors, accepted } = await ourEchoServer({ authorize: () => false })
     await expect(refClient(port, ref(clientKeys), Buffer.from(serverKeys.publicKey), new Uint8Array(10))).rejects.toBeDefined()
-    expect(await waitFor(() => errors.length === 1)).toBe(true)
+    await waitUntil(() => errors.length === 1, 'one error reported')
     expect((errors[0] as HandshakeError).stage).toBe('authorize')
     expect(accepted).toEqual([])
   })

@@ -2,11 +2,12 @@
 // (test/tor/private-net.sh: three directory authorities, two relays, an
 // onion-service host with a control port, a client with a SocksPort), started
 // once for the whole file. Needs Debian's `tor` package.
-import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AbortError, TimeoutError, createMultiServer, type Connection } from '@ms/core'
 import { activeResources, firstDifference, patternBytes, readAll, transportSuite, waitForNoLeaks } from '@ms/compliance'
+import { generateKeyPair, type KeyPair } from '@ms/identity'
 import { noise } from '@ms/noise'
 import { shs } from '@ms/shs'
 import { SocksReplyError, TorControlError, onion, type PublishedOnion } from '../src/index.js'
@@ -23,14 +24,6 @@ let target: Server | undefined
 function tor(): TorNetwork {
   if (!net) throw new Error('the Tor network did not start (see beforeAll)')
   return net
-}
-
-/** An ed25519 key pair as shs takes it: 64-byte secret key = seed | public key. */
-function ed25519Keys(): { publicKey: Uint8Array; secretKey: Uint8Array } {
-  const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }) as { d: string; x: string }
-  const publicKey = new Uint8Array(Buffer.from(jwk.x, 'base64url'))
-  const secretKey = new Uint8Array([...Buffer.from(jwk.d, 'base64url'), ...publicKey])
-  return { publicKey, secretKey }
 }
 
 const socks = () => `127.0.0.1:${tor().socksPort}`
@@ -147,127 +140,74 @@ describe('publishing an onion service', () => {
     }
   }, TOR_TIMEOUT)
 
-  it('carries shs on top: onion~shs from one MultiServer to another, 1 MiB each way', async () => {
-    const serverKeys = ed25519Keys()
-    const clientKeys = ed25519Keys()
-    const appKey = randomBytes(32)
-    const server = createMultiServer([[onion({ control: control(), waitForPublish: true }), shs({ keys: serverKeys, appKey })]])
-    const fromServer = patternBytes(MiB, 31)
-    const fromClient = patternBytes(MiB, 32)
-    let serverGot: Promise<Uint8Array> | undefined
-    let accepted: Connection | undefined
-    const listener = await server.listen((s) => {
-      accepted = s
-      serverGot = readExactly(s, MiB)
-      void write(s, fromServer).catch(() => {})
-    })
-    try {
-      const address = server.stringify('public')
-      expect(address).toMatch(/^onion:[a-z2-7]{56}\.onion:8008~shs:[A-Za-z0-9+/]{43}=$/)
-      const client = createMultiServer([[onion({ socks: socks() }), shs({ keys: clientKeys, appKey })]])
-      const c = await client.connect(address)
-      try {
-        expect(c.remoteAddress).toBe(address)
-        const [, clientGot] = await Promise.all([write(c, fromClient), readExactly(c, MiB)])
-        expect(firstDifference(clientGot, fromServer)).toBeNull()
-        expect(firstDifference(await serverGot!, fromClient)).toBeNull()
-        // The handshake authenticated the client even though Tor hides where it is.
-        expect(accepted!.info.shs?.publicKey).toEqual(clientKeys.publicKey)
-        expect(accepted!.remoteAddress.startsWith('onion:unknown~shs:')).toBe(true)
-        expect(c.halfClose).toBeUndefined()
-      } finally {
-        await c.close()
-      }
-    } finally {
-      await listener.close()
-    }
-  }, TOR_TIMEOUT)
+  // shs and noise over onion, the same tests: both authenticate the client although Tor hides where
+  // it is, and both carry a half-close in band (shs's goodbye, noise's FINAL), which Tor itself cannot.
+  const appKey = randomBytes(32)
+  const protocols = [
+    { name: 'shs', transform: (keys: KeyPair) => shs({ keys, appKey }), peerKey: (c: Connection) => c.info.shs?.publicKey, seed: 31 },
+    { name: 'noise', transform: (keys: KeyPair) => noise({ keys }), peerKey: (c: Connection) => c.info.noise?.publicKey, seed: 33 },
+  ]
 
-  it('half-closes through onion~shs: the goodbye carries the end, the reply still arrives', async () => {
-    const serverKeys = ed25519Keys()
-    const appKey = randomBytes(32)
-    const server = createMultiServer([[onion({ control: control(), waitForPublish: true }), shs({ keys: serverKeys, appKey })]])
-    // The server answers only after the client's end: Tor alone would have
-    // closed the stream both ways at the client's FIN.
-    const listener = await server.listen((s) => {
-      void readAll(s.readable).then((question) => write(s, bytes(`re: ${text(question)}`)).then(() => s.writable.close())).catch(() => {})
-    })
-    try {
-      const client = createMultiServer([[onion({ socks: socks() }), shs({ keys: ed25519Keys(), appKey })]])
-      const c = await client.connect(server.stringify('public'))
+  for (const { name, transform, peerKey, seed } of protocols) {
+    it(`carries ${name} on top: onion~${name} from one MultiServer to another, 1 MiB each way`, async () => {
+      const clientKeys = generateKeyPair()
+      const server = createMultiServer([[onion({ control: control(), waitForPublish: true }), transform(generateKeyPair())]])
+      const fromServer = patternBytes(MiB, seed)
+      const fromClient = patternBytes(MiB, seed + 1)
+      let serverGot: Promise<Uint8Array> | undefined
+      let accepted: Connection | undefined
+      const listener = await server.listen((s) => {
+        accepted = s
+        serverGot = readExactly(s, MiB)
+        void write(s, fromServer).catch(() => {})
+      })
       try {
-        const reply = readAll(c.readable)
-        await write(c, bytes('question'))
-        await c.writable.close()
-        expect(text(await reply)).toBe('re: question')
-        await c.closed
+        const address = server.stringify('public')
+        expect(address).toMatch(new RegExp(`^onion:[a-z2-7]{56}\\.onion:8008~${name}:[A-Za-z0-9+/]{43}=$`))
+        const client = createMultiServer([[onion({ socks: socks() }), transform(clientKeys)]])
+        const c = await client.connect(address)
+        try {
+          expect(c.remoteAddress).toBe(address)
+          const [, clientGot] = await Promise.all([write(c, fromClient), readExactly(c, MiB)])
+          expect(firstDifference(clientGot, fromServer)).toBeNull()
+          expect(firstDifference(await serverGot!, fromClient)).toBeNull()
+          // The handshake authenticated the client even though Tor hides where it is.
+          expect(peerKey(accepted!)).toEqual(clientKeys.publicKey)
+          expect(accepted!.remoteAddress.startsWith(`onion:unknown~${name}:`)).toBe(true)
+          // The end travels in band, so the connection half-closes although Tor does not.
+          expect(c.halfClose).toBeUndefined()
+        } finally {
+          await c.close()
+        }
       } finally {
-        await c.close()
+        await listener.close()
       }
-    } finally {
-      await listener.close()
-    }
-  }, TOR_TIMEOUT)
+    }, TOR_TIMEOUT)
 
-  it('carries noise on top: onion~noise from one MultiServer to another, 1 MiB each way', async () => {
-    const serverKeys = ed25519Keys()
-    const clientKeys = ed25519Keys()
-    const server = createMultiServer([[onion({ control: control(), waitForPublish: true }), noise({ keys: serverKeys })]])
-    const fromServer = patternBytes(MiB, 33)
-    const fromClient = patternBytes(MiB, 34)
-    let serverGot: Promise<Uint8Array> | undefined
-    let accepted: Connection | undefined
-    const listener = await server.listen((s) => {
-      accepted = s
-      serverGot = readExactly(s, MiB)
-      void write(s, fromServer).catch(() => {})
-    })
-    try {
-      const address = server.stringify('public')
-      expect(address).toMatch(/^onion:[a-z2-7]{56}\.onion:8008~noise:[A-Za-z0-9+/]{43}=$/)
-      const client = createMultiServer([[onion({ socks: socks() }), noise({ keys: clientKeys })]])
-      const c = await client.connect(address)
+    it(`half-closes through onion~${name}: the in-band end arrives, the reply still arrives`, async () => {
+      const server = createMultiServer([[onion({ control: control(), waitForPublish: true }), transform(generateKeyPair())]])
+      // The server answers only after the client's end: Tor alone would have
+      // closed the stream both ways at the client's FIN.
+      const listener = await server.listen((s) => {
+        void readAll(s.readable).then((question) => write(s, bytes(`re: ${text(question)}`)).then(() => s.writable.close())).catch(() => {})
+      })
       try {
-        expect(c.remoteAddress).toBe(address)
-        const [, clientGot] = await Promise.all([write(c, fromClient), readExactly(c, MiB)])
-        expect(firstDifference(clientGot, fromServer)).toBeNull()
-        expect(firstDifference(await serverGot!, fromClient)).toBeNull()
-        expect(accepted!.info.noise?.publicKey).toEqual(clientKeys.publicKey)
-        expect(accepted!.remoteAddress.startsWith('onion:unknown~noise:')).toBe(true)
-        // FINAL carries each end in band, so the noise connection half-closes although Tor does not.
-        expect(c.halfClose).toBeUndefined()
+        const client = createMultiServer([[onion({ socks: socks() }), transform(generateKeyPair())]])
+        const c = await client.connect(server.stringify('public'))
+        try {
+          const reply = readAll(c.readable)
+          await write(c, bytes('question'))
+          await c.writable.close()
+          expect(text(await reply)).toBe('re: question')
+          await c.closed
+        } finally {
+          await c.close()
+        }
       } finally {
-        await c.close()
+        await listener.close()
       }
-    } finally {
-      await listener.close()
-    }
-  }, TOR_TIMEOUT)
-
-  it('half-closes through onion~noise: FINAL carries the end, the reply still arrives', async () => {
-    const serverKeys = ed25519Keys()
-    const server = createMultiServer([[onion({ control: control(), waitForPublish: true }), noise({ keys: serverKeys })]])
-    // The server answers only after the client's end: Tor alone would have
-    // closed the stream both ways at the client's FIN.
-    const listener = await server.listen((s) => {
-      void readAll(s.readable).then((question) => write(s, bytes(`re: ${text(question)}`)).then(() => s.writable.close())).catch(() => {})
-    })
-    try {
-      const client = createMultiServer([[onion({ socks: socks() }), noise({ keys: ed25519Keys() })]])
-      const c = await client.connect(server.stringify('public'))
-      try {
-        const reply = readAll(c.readable)
-        await write(c, bytes('question'))
-        await c.writable.close()
-        expect(text(await reply)).toBe('re: question')
-        await c.closed
-      } finally {
-        await c.close()
-      }
-    } finally {
-      await listener.close()
-    }
-  }, TOR_TIMEOUT)
+    }, TOR_TIMEOUT)
+  }
 
   it('keeps the address across restarts with the key it handed back, and finds the cookie by itself', async () => {
     let first: PublishedOnion | undefined
@@ -376,8 +316,8 @@ transportSuite({
 })
 
 // noise's FINAL gives half-close in band: the suite runs over onion~noise with no helper transform.
-const noiseServerKeys = ed25519Keys()
-const noiseClientKeys = ed25519Keys()
+const noiseServerKeys = generateKeyPair()
+const noiseClientKeys = generateKeyPair()
 transportSuite({
   name: 'onion~noise (real Tor)',
   server: () => [onion({ socks: socks(), control: control(), waitForPublish: true }), noise({ keys: noiseServerKeys, timeout: TOR_TIMEOUT })],
