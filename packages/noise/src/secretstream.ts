@@ -1,4 +1,4 @@
-import { StreamError, utf8 } from '@ms/core'
+import { StreamError, utf8, type FrameDecoder, type FrameEncoder } from '@ms/core'
 import { constantTimeEqual, SECRETSTREAM_ABYTES, SECRETSTREAM_STATEBYTES, TAG_FINAL, TAG_MESSAGE, type NoiseCrypto } from './crypto/types.js'
 
 /**
@@ -57,7 +57,7 @@ export function frame(payload: Uint8Array): Uint8Array {
   return out
 }
 
-export class SecretStreamEncoder {
+export class SecretStreamEncoder implements FrameEncoder {
   readonly #crypto: NoiseCrypto
   readonly #state = new Uint8Array(SECRETSTREAM_STATEBYTES)
   /** Our header message, framed: length, stream id, secretstream header. */
@@ -76,6 +76,10 @@ export class SecretStreamEncoder {
   /** The encoded size of `length` plaintext bytes. */
   static encodedLength(length: number): number {
     return length + (3 + SECRETSTREAM_ABYTES) * Math.max(1, Math.ceil(length / MAX_PLAIN))
+  }
+
+  encodedLength(length: number): number {
+    return SecretStreamEncoder.encodedLength(length)
   }
 
   allocUninitialized(length: number): Uint8Array {
@@ -103,6 +107,11 @@ export class SecretStreamEncoder {
     const out = this.allocUninitialized(SecretStreamEncoder.encodedLength(data.length))
     this.encodeInto(out, data)
     return out
+  }
+
+  /** The end marker (`FrameEncoder`): the FINAL message. */
+  endMarker(): Uint8Array {
+    return this.final()
   }
 
   /** The empty message tagged FINAL: the in-band end of our direction. Nothing may be encoded after it. */
@@ -134,7 +143,7 @@ const DONE = 2
  * a message that does not verify or a length out of bounds throws
  * `StreamError`, after which the decoder refuses everything.
  */
-export class SecretStreamDecoder {
+export class SecretStreamDecoder implements FrameDecoder {
   readonly #crypto: NoiseCrypto
   readonly #key: Uint8Array
   readonly #expectedId: Uint8Array
@@ -184,6 +193,11 @@ export class SecretStreamDecoder {
    * chunks. Bytes after the FINAL message are ignored.
    */
   push(chunk: Uint8Array, emit: (plain: Uint8Array) => void): void {
+    this.pushOwned(chunk, emit)
+  }
+
+  /** `push` (`FrameDecoder`'s name for it: the decoder owns the chunk). */
+  pushOwned(chunk: Uint8Array, emit: (plain: Uint8Array) => void): void {
     if (this.#failed) throw this.#failed
     const length = chunk.length
     let p = 0

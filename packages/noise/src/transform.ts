@@ -1,15 +1,13 @@
 import {
-  ChannelReader,
-  Deadline,
   HandshakeError,
-  TimeoutError,
   appendSegment,
-  channelOf,
+  channelHandshake,
+  concatBytes,
   connectionFromChannel,
-  isMsError,
+  sealedChannel,
   toBase64,
-  type ByteChannel,
   type CanonicalScope,
+  type HandshakeIo,
   type Connection,
   type Segment,
   type Transform,
@@ -30,7 +28,6 @@ import {
   type SplitResult,
 } from './handshake.js'
 import { decode32, normalizeKeys, normalizeNetworkKey, type KeyPair, type KeysInput } from './keys.js'
-import { noiseChannel } from './channel.js'
 import { MAX_MESSAGE, SecretStreamDecoder, SecretStreamEncoder, frame, readLength, streamId } from './secretstream.js'
 
 /** What the noise transform learnt about the peer; on `connection.info.noise`. */
@@ -144,7 +141,7 @@ export function createNoise(crypto: NoiseCrypto): (options: NoiseOptions) => Noi
           throw new HandshakeError(`noise: msg2 announces ${length} bytes, not a noise server reply`, { stage: 'msg2', address })
         }
         const payload = readMessage2(state, await io.read(length, 'msg2'))
-        return { state, payload, authorization: undefined, address }
+        return { state, payload, authorization: undefined, address, keys: split(state) }
       })
     }
 
@@ -162,29 +159,11 @@ export function createNoise(crypto: NoiseCrypto): (options: NoiseOptions) => Noi
         const clientKey = state.remotePublicKey!
         const address = appendSegment(inner, { name: 'noise', data: [toBase64(clientKey)] })
         state.address = address
-        let authorization: unknown
-        try {
-          authorization = await io.race(Promise.resolve().then(() => authorize(copyBytes(clientKey))))
-        } catch (error) {
-          if (isMsError(error) && io.aborted()) throw error
-          throw new HandshakeError('noise: authorize threw; client rejected', { stage: 'authorize', address, cause: error })
-        }
-        if (!authorization) {
-          throw new HandshakeError(`noise: client ${toBase64(clientKey)} not authorized`, { stage: 'authorize', address })
-        }
-        // msg2 is written together with our header message, below.
-        io.pending = frame(writeMessage2(state, HELLO))
-        return { state, payload, authorization, address }
+        const authorization = await io.authorize(authorize, copyBytes(clientKey), address)
+        // msg2 is written together with our header message (run).
+        const reply = frame(writeMessage2(state, HELLO))
+        return { state, payload, authorization, address, reply, keys: split(state) }
       })
-    }
-
-    interface Io {
-      read(n: number, stage: string): Promise<Uint8Array>
-      write(bytes: Uint8Array): void
-      race<T>(promise: Promise<T>): Promise<T>
-      aborted(): boolean
-      /** Bytes to send in front of our header message. */
-      pending?: Uint8Array
     }
 
     interface Outcome {
@@ -192,73 +171,41 @@ export function createNoise(crypto: NoiseCrypto): (options: NoiseOptions) => Noi
       payload: Uint8Array
       authorization: unknown
       address: string
+      keys: SplitResult
+      /** Server: msg2, sent in front of our header message. */
+      reply?: Uint8Array
     }
 
     /**
-     * Runs one handshake under the whole-handshake timeout and the caller's
-     * signal, on the inner connection's channel (`channelOf`: its own, or one
-     * bridged over its streams),
-     * then wraps it in secretstream. On failure the inner connection is
-     * left to the caller (the contract says it closes it), and the server
-     * has written nothing.
+     * Runs one handshake (`@ms/core`'s `channelHandshake`: on the inner
+     * connection's byte channel, under the whole-handshake timeout and the
+     * caller's signal, errors staged), then wraps it in secretstream
+     * (`sealedChannel`). On failure the inner connection is left to the
+     * caller (the contract says it closes it), and the server has written
+     * nothing.
      */
     async function run(
       connection: Connection,
       upgrade: UpgradeOptions,
       address: string,
       direction: 'inbound' | 'outbound',
-      handshake: (io: Io) => Promise<Outcome>,
+      handshake: (io: HandshakeIo) => Promise<Outcome>,
     ): Promise<Connection> {
-      const deadline = new Deadline({ signal: upgrade.signal, timeout, address, what: 'noise handshake' })
-      let channel: ByteChannel | undefined
-      let reader: ChannelReader | undefined
-      let outcome: Outcome
-      let keysOut: SplitResult
-      let io: Io | undefined
-      try {
-        if (deadline.aborted) throw deadline.reason
-        channel = channelOf(connection)
-        const handshakeReader = (reader = new ChannelReader(channel, { address }))
-        const inner = channel
-        // One listener for the whole handshake instead of one race per step.
-        deadline.onAbort((reason) => handshakeReader.abort(reason))
-        const fail = (stage: string) => (error: unknown) => {
-          throw describeFailure(error, stage, direction, address, deadline)
-        }
-        io = {
-          race: (promise) => deadline.race(promise),
-          aborted: () => deadline.aborted,
-          read: (n, stage) => handshakeReader.readExactly(n).catch(fail(stage)),
-          // Handshake messages are tiny: the channel takes them at once. A
-          // failed write shows as the failure of the next read.
-          write: (bytes) => void inner.write(bytes),
-        }
-        outcome = await handshake(io)
-        keysOut = split(outcome.state)
-      } catch (error) {
-        throw isMsError(error) ? error : new HandshakeError('noise: handshake failed', { address, cause: error })
-      } finally {
-        deadline.dispose()
-      }
+      const options = { name: 'noise', direction, address, timeout, signal: upgrade.signal, hints: HINTS }
+      const { result, channel, reader } = await channelHandshake(connection, options, handshake)
+      const { state, keys: keysOut, reply } = result
       const initiator = direction === 'outbound'
-      const remotePublicKey = outcome.state.remotePublicKey!
-      const remoteAddress = outcome.address
+      const remotePublicKey = state.remotePublicKey!
+      const remoteAddress = result.address
       const encoder = new SecretStreamEncoder(crypto, keysOut.tx, streamId(crypto, keysOut.hash, initiator))
       const decoder = new SecretStreamDecoder(crypto, keysOut.rx, streamId(crypto, keysOut.hash, !initiator), { maxMessage, address: remoteAddress })
       crypto.wipe(keysOut.tx)
       // The server's msg2 and header go out in one write; the client's header follows msg2 at once.
-      const first = io!.pending
-      if (first) {
-        const both = new Uint8Array(first.length + encoder.headerMessage.length)
-        both.set(first, 0)
-        both.set(encoder.headerMessage, first.length)
-        channel!.write(both)
-      } else {
-        channel!.write(encoder.headerMessage)
-      }
+      channel.write(reply ? concatBytes([reply, encoder.headerMessage]) : encoder.headerMessage)
       const info: NoiseInfo = { publicKey: remotePublicKey, handshakeHash: copyBytes(keysOut.hash) }
-      if (direction === 'inbound') info.authorization = outcome.authorization
-      const box = noiseChannel({ inner: channel!, reader: reader!, decoder, encoder, peerSendsFinal: sendsFinal(outcome.payload), address: remoteAddress })
+      if (direction === 'inbound') info.authorization = result.authorization
+      const peerSendsFinal = sendsFinal(result.payload)
+      const box = sealedChannel({ inner: channel, reader, decoder, encoder, name: 'noise', endMarker: peerSendsFinal, endMarkerName: 'its final message', address: remoteAddress })
       return connectionFromChannel(box, { remoteAddress, direction: connection.direction, info: { ...connection.info, noise: info } })
     }
 
@@ -269,20 +216,4 @@ export function createNoise(crypto: NoiseCrypto): (options: NoiseOptions) => Noi
 const HINTS: Record<string, string> = {
   'outbound:msg2': 'the server hung up after msg1: wrong server public key, a different network key, not authorized, or not a noise server',
   'inbound:msg1': 'the client hung up before msg1 was complete',
-}
-
-function describeFailure(error: unknown, stage: string, direction: string, address: string, signal: { readonly aborted: boolean }): unknown {
-  // The timeout or the caller's abort: keep its type (TimeoutError/AbortError) and say where we were.
-  if (signal.aborted) {
-    if (isMsError(error, 'TimeoutError')) {
-      return new TimeoutError(error.timeout, { address, what: `noise handshake (${direction}, during ${stage})`, cause: error })
-    }
-    return error
-  }
-  if (isMsError(error, 'StreamError')) {
-    const hint = HINTS[`${direction}:${stage}`] ?? `the connection ended during ${stage}`
-    return new HandshakeError(`noise: ${hint}`, { stage, address, cause: error })
-  }
-  if (isMsError(error, 'HandshakeError')) return error
-  return new HandshakeError(`noise: connection failed during ${stage}`, { stage, address, cause: error })
 }

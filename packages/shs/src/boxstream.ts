@@ -1,4 +1,4 @@
-import { StreamError, concatBytes } from '@ms/core'
+import { StreamError, concatBytes, type FrameDecoder, type FrameEncoder } from '@ms/core'
 import { isAllZero, type ShsCrypto } from './crypto/types.js'
 
 /**
@@ -31,7 +31,7 @@ function checkKeyNonce(key: Uint8Array, nonce: Uint8Array): void {
   if (!(nonce instanceof Uint8Array) || nonce.length !== 24) throw new TypeError('box-stream nonce must be 24 bytes')
 }
 
-export class BoxEncoder {
+export class BoxEncoder implements FrameEncoder {
   readonly #crypto: ShsCrypto
   // Key, both nonces and the header share one 98-byte buffer: one
   // allocation per encoder instead of four, which an idle connection feels.
@@ -65,6 +65,10 @@ export class BoxEncoder {
   /** The encoded size of `length` plaintext bytes. */
   static encodedLength(length: number): number {
     return length + HEADER_BOX * Math.ceil(length / MAX_BODY)
+  }
+
+  encodedLength(length: number): number {
+    return BoxEncoder.encodedLength(length)
   }
 
   /** Encrypts `data` (any length; empty gives empty) as consecutive frames in one buffer. */
@@ -108,6 +112,11 @@ export class BoxEncoder {
     return this.#ended
   }
 
+  /** The end marker (`FrameEncoder`): the goodbye. */
+  endMarker(): Uint8Array {
+    return this.goodbye()
+  }
+
   /** The final header box (18 zero bytes, boxed); nothing may be encoded after it. */
   goodbye(): Uint8Array {
     if (this.#ended) throw new StreamError('box-stream: goodbye sent twice')
@@ -124,7 +133,7 @@ const HEADER = 0
 const BODY = 1
 const DONE = 2
 
-export class BoxDecoder {
+export class BoxDecoder implements FrameDecoder {
   readonly #crypto: ShsCrypto
   // Key, nonce, header box and header share one 108-byte buffer (see BoxEncoder).
   readonly #key: Uint8Array

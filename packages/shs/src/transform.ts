@@ -1,15 +1,10 @@
 import {
-  ChannelReader,
-  HandshakeError,
-  Deadline,
-  TimeoutError,
   appendSegment,
-  channelOf,
+  channelHandshake,
   connectionFromChannel,
-  isMsError,
   toBase64,
-  type ByteChannel,
   type CanonicalScope,
+  type HandshakeIo,
   type Connection,
   type Segment,
   type Transform,
@@ -123,11 +118,11 @@ export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransf
       const local: KeyPair = dial.seed ? crypto.signKeypairFromSeed(dial.seed) : keys
       const state = createHandshakeState({ crypto, appKey, local, remotePublicKey: copyBytes(dial.publicKey), address })
       return run(connection, upgrade, address, 'outbound', async (io) => {
-        await io.write(createChallenge(state), 'msg1')
+        io.write(createChallenge(state))
         verifyChallenge(state, await io.read(MSG2_LENGTH, 'msg2'), 'msg2')
-        await io.write(clientCreateAuth(state), 'msg3')
+        io.write(clientCreateAuth(state))
         clientVerifyAccept(state, await io.read(MSG4_LENGTH, 'msg4'))
-        return { state, authorization: undefined }
+        return { state, authorization: undefined, keys: sessionKeys(state) }
       })
     }
 
@@ -138,91 +133,44 @@ export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransf
         verifyChallenge(state, await io.read(MSG1_LENGTH, 'msg1'), 'msg1')
         // A live peer: under load the listener sheds idle handshakes first.
         upgrade.onProgress?.()
-        await io.write(createChallenge(state), 'msg2')
+        io.write(createChallenge(state))
         const clientKey = serverVerifyAuth(state, await io.read(MSG3_LENGTH, 'msg3'))
         upgrade.onProgress?.()
         state.address = appendSegment(inner, { name: 'shs', data: [toBase64(clientKey)] })
-        let authorization: unknown
-        try {
-          authorization = await io.race(Promise.resolve().then(() => authorize(copyBytes(clientKey))))
-        } catch (error) {
-          if (isMsError(error) && io.aborted()) throw error
-          throw new HandshakeError('shs: authorize threw; client rejected', { stage: 'authorize', address: state.address, cause: error })
-        }
-        if (!authorization) {
-          throw new HandshakeError(`shs: client ${toBase64(clientKey)} not authorized`, { stage: 'authorize', address: state.address })
-        }
-        await io.write(serverCreateAccept(state), 'msg4')
-        return { state, authorization }
+        const authorization = await io.authorize(authorize, copyBytes(clientKey), state.address)
+        io.write(serverCreateAccept(state))
+        return { state, authorization, keys: sessionKeys(state) }
       })
     }
 
-    interface Io {
-      read(n: number, stage: string): Promise<Uint8Array>
-      write(bytes: Uint8Array, stage: string): Promise<void>
-      race<T>(promise: Promise<T>): Promise<T>
-      aborted(): boolean
-    }
-
     /**
-     * Runs one handshake under the whole-handshake timeout and the caller's
-     * signal, then wraps the connection in box-stream. On failure the
-     * inner connection is left to the caller (the contract says it closes
-     * it), and the server has written nothing after the failing step.
-     *
-     * Both run on the inner connection's byte channel (`channelOf`: its
-     * own when it offers one, as Node sockets do, else one bridged over
-     * its streams), and the result builds one pair of WHATWG streams on
-     * first use, or hands its own channel to the next plugin up.
+     * Runs one handshake (`@ms/core`'s `channelHandshake`: on the inner
+     * connection's byte channel, under the whole-handshake timeout and the
+     * caller's signal, errors staged), then wraps the connection in
+     * box-stream. On failure the inner connection is left to the caller
+     * (the contract says it closes it), and the server has written nothing
+     * after the failing step. The result builds one pair of WHATWG streams
+     * on first use, or hands its own channel to the next plugin up.
      */
     async function run(
       connection: Connection,
       upgrade: UpgradeOptions,
       address: string,
       direction: 'inbound' | 'outbound',
-      handshake: (io: Io) => Promise<{ state: HandshakeState; authorization: unknown }>,
+      handshake: (io: HandshakeIo) => Promise<{ state: HandshakeState; authorization: unknown; keys: SessionKeys }>,
     ): Promise<Connection> {
-      const deadline = new Deadline({ signal: upgrade.signal, timeout, address, what: 'shs handshake' })
-      const fail = (stage: string) => (error: unknown) => {
-        throw describeFailure(error, stage, direction, address, deadline)
-      }
-      let taken: { channel: ByteChannel; reader: ChannelReader } | undefined
-      let result: { state: HandshakeState; authorization: unknown }
-      let keysOut: SessionKeys
-      try {
-        if (deadline.aborted) throw deadline.reason
-        const channel = channelOf(connection)
-        const handshakeReader = new ChannelReader(channel, { address })
-        taken = { channel, reader: handshakeReader }
-        // One listener for the whole handshake instead of one race per step.
-        deadline.onAbort((reason) => handshakeReader.abort(reason))
-        result = await handshake({
-          race: <T>(promise: Promise<T>) => deadline.race(promise),
-          aborted: () => deadline.aborted,
-          read: (n, stage) => handshakeReader.readExactly(n).catch(fail(stage)),
-          // Handshake messages are tiny: the channel takes them at once. A
-          // failed write shows as the failure of the next read.
-          write(bytes) {
-            channel.write(bytes)
-            return Promise.resolve()
-          },
-        })
-        keysOut = sessionKeys(result.state)
-      } catch (error) {
-        // Nothing may wait on a half-done handshake; the caller closes the connection.
-        throw isMsError(error) ? error : new HandshakeError('shs: handshake failed', { address, cause: error })
-      } finally {
-        deadline.dispose()
-      }
-      const remotePublicKey = result.state.remotePublicKey!
+      const options = { name: 'shs', direction, address, timeout, signal: upgrade.signal, hints: HINTS }
+      const { result, channel, reader } = await channelHandshake(connection, options, handshake)
+      const { state, authorization, keys: keysOut } = result
+      const remotePublicKey = state.remotePublicKey!
       // Already `<inner>~shs:<peer key>` on both sides: the client dialled it,
       // the server set it once msg3 named the client.
-      const remoteAddress = result.state.address ?? appendSegment(connection.remoteAddress, { name: 'shs', data: [toBase64(remotePublicKey)] })
+      const remoteAddress = state.address ?? appendSegment(connection.remoteAddress, { name: 'shs', data: [toBase64(remotePublicKey)] })
       const info: ShsInfo = { publicKey: remotePublicKey }
-      if (direction === 'inbound') info.authorization = result.authorization
+      if (direction === 'inbound') info.authorization = authorization
       const decoder = new BoxDecoder(crypto, keysOut.decryptKey, keysOut.decryptNonce, remoteAddress)
       const encoder = new BoxEncoder(crypto, keysOut.encryptKey, keysOut.encryptNonce)
-      const box = boxChannel({ inner: taken!.channel, reader: taken!.reader, decoder, encoder, address: remoteAddress })
+      const box = boxChannel({ inner: channel, reader, decoder, encoder, address: remoteAddress })
       return connectionFromChannel(box, { remoteAddress, direction: connection.direction, info: { ...connection.info, shs: info } })
     }
 
@@ -237,20 +185,4 @@ const HINTS: Record<string, string> = {
   'outbound:msg4': 'the server closed the connection after msg3: wrong server public key, the server did not authorize us, or it was busy (shedding handshakes under load)',
   'inbound:msg1': 'the client hung up before msg1',
   'inbound:msg3': 'the client hung up after msg2: it may use a different app key (network)',
-}
-
-function describeFailure(error: unknown, stage: string, direction: string, address: string, signal: { readonly aborted: boolean }): unknown {
-  // The timeout or the caller's abort: keep its type (TimeoutError/AbortError) and say where we were.
-  if (signal.aborted) {
-    if (isMsError(error, 'TimeoutError')) {
-      return new TimeoutError(error.timeout, { address, what: `shs handshake (${direction}, during ${stage})`, cause: error })
-    }
-    return error
-  }
-  if (isMsError(error, 'StreamError')) {
-    const hint = HINTS[`${direction}:${stage}`] ?? `the connection ended during ${stage}`
-    return new HandshakeError(`shs: ${hint}`, { stage, address, cause: error })
-  }
-  if (isMsError(error, 'HandshakeError')) return error
-  return new HandshakeError(`shs: connection failed during ${stage}`, { stage, address, cause: error })
 }
