@@ -31,8 +31,17 @@ if (cluster.isPrimary) {
       worker.send({ type: 'ask', id, what })
     })
   const askAll = (what) => Promise.all(workers.map((w) => askWorker(w, what)))
+  // Under --cpu-prof every process needs a profile name of its own (workers
+  // inherit the primary's execArgv, name included).
+  const profileName = process.execArgv.indexOf('--cpu-prof-name')
+  let forked = 0
   const fork = () =>
     new Promise((resolve, reject) => {
+      if (profileName >= 0) {
+        const execArgv = [...process.execArgv]
+        execArgv[profileName + 1] = execArgv[profileName + 1].replace(/(\.cpuprofile)?$/, `-worker${++forked}$1`)
+        cluster.setupPrimary({ execArgv })
+      }
       const worker = cluster.fork()
       const failed = (code) => reject(new Error(`cluster worker exited (${code}) before listening`))
       worker.once('exit', failed)
