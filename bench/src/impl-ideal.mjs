@@ -301,6 +301,8 @@ function decode(rx, chunk) {
       p += n
     } else {
       const take = Math.min(n - rx.bodyFill, chunk.length - p)
+      // Only a frame split across chunks needs it: an idle connection does without.
+      rx.body ??= Buffer.allocUnsafe(MAX_BODY)
       chunk.copy(rx.body, rx.bodyFill, p, p + take)
       rx.bodyFill += take
       p += take
@@ -330,7 +332,7 @@ function wrap(socket, session, rest) {
     mac: header.subarray(2),
     headerBox: alloc(HEADER_BOX),
     headerFill: 0,
-    body: alloc(MAX_BODY),
+    body: undefined,
     bodyFill: 0,
     bodyLength: -1,
     ended: false,

@@ -123,7 +123,7 @@ function buildRows(options, P) {
   if (wanted('memory'))
     for (const mode of modes)
       rows.push({
-        group: 'memory', variant: `idle, ${P.memory.conns} open`, mode, suite: 'net~shs', figure: 'memory', impls: impls(['ours', 'noise', 'pull', 'theirs']),
+        group: 'memory', variant: `idle, ${P.memory.conns} open`, mode, suite: 'net~shs', figure: 'memory', impls: impls(['ours', 'ideal', 'noise', 'pull', 'theirs']),
         unit: 'KiB/conn', better: 'lower', metrics: ['value', 'heap'], scale: 1 / 1024, params: P.memory,
       })
   // node:cluster, 1 worker and one per core (cluster.mjs); always separate processes.

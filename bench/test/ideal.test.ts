@@ -41,8 +41,10 @@ async function keys() {
   return { server: pair(k.server), client: pair(k.client), appKey: fromBase64(k.appKey) }
 }
 
-// A payload that is not all one byte, over several 4096-byte frames and a partial one.
-const SIZE = 3 * 4096 + 1234
+// A payload that is not all one byte, over many 4096-byte frames and a partial one: more than
+// one socket read (at most 64 KiB each, not a multiple of a 4130-byte frame), so frames arrive
+// split across reads.
+const SIZE = 64 * 4096 + 1234
 const payload = (seed: number) => Uint8Array.from({ length: SIZE }, (_, i) => (i * 131 + seed) & 0xff)
 
 async function readAll(connection: Connection): Promise<Uint8Array> {

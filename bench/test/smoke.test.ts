@@ -114,7 +114,7 @@ describe('pnpm bench:smoke', () => {
       const key = Object.keys(results.figures).find((k) => k.startsWith('memory |') && k.endsWith(`| ${mode}`))
       expect(key, `memory ${mode}`).toBeDefined()
       for (const metricKey of [key!, `${key} | heap`])
-        for (const impl of ['ours', 'noise', 'pull', 'theirs'] as const) positive(results.figures[metricKey]?.[impl]?.median, `${metricKey} ${impl}`)
+        for (const impl of ['ours', 'ideal', 'noise', 'pull', 'theirs'] as const) positive(results.figures[metricKey]?.[impl]?.median, `${metricKey} ${impl}`)
     }
 
     const l = results.limits
