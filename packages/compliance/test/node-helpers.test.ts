@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { echo, echoRoundTrip, firstDifference, memoryPair, patternBytes } from '@ms/compliance'
-import { destroyRawTcpClients, rawTcpClient } from '@ms/compliance/node'
+import { ComplianceError, echo, echoRoundTrip, firstDifference, memory, memoryPair, patternBytes } from '@ms/compliance'
+import { destroyRawTcpClients, rawTcpClient, startEchoTarget } from '@ms/compliance/node'
 
 describe('echoRoundTrip', () => {
   it('returns exactly what an echo peer sent back, after writes of uneven sizes', async () => {
@@ -83,5 +83,22 @@ describe('rawTcpClient', () => {
     destroyRawTcpClients()
     await Promise.all(clients.map((c) => c.closed))
     expect(clients.every((c) => c.socket.destroyed)).toBe(true)
+  })
+})
+
+describe('startEchoTarget', () => {
+  it('echoes for a well-behaved client and says when an expected error never came', async () => {
+    const target = await startEchoTarget({ server: () => [memory()], client: () => [memory()] })
+    try {
+      expect(target.address).toMatch(/^mem:/)
+      await target.stillServes()
+      await target.stillServes()
+      expect(target.errors).toEqual([])
+      const waited = target.waitForError(() => true, 'handshake failure', 50)
+      await expect(waited).rejects.toBeInstanceOf(ComplianceError)
+      await expect(waited).rejects.toThrow(/no handshake failure reported; got nothing/)
+    } finally {
+      await target.close()
+    }
   })
 })

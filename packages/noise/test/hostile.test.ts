@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { HandshakeError, MsError, StreamError, TimeoutError, createMultiServer, toBase64, type MultiServerListener } from '@ms/core'
-import { firstDifference } from '@ms/compliance'
-import { destroyRawTcpClients, rawTcpClient as raw } from '@ms/compliance/node'
+import { HandshakeError, MsError, StreamError, TimeoutError, toBase64 } from '@ms/core'
+import { destroyRawTcpClients, rawTcpClient as raw, startEchoTarget, type EchoTarget } from '@ms/compliance/node'
 import { net } from '@ms/net'
 import { backends } from './backends.js'
 
@@ -28,57 +27,27 @@ describe.each(backends)('hostile peers against a live net~noise server ($name)',
   const h = mod.handshake
   const serverKeys = crypto.signKeypairFromSeed(crypto.randomBytes(32))
   const clientKeys = crypto.signKeypairFromSeed(crypto.randomBytes(32))
-  const errors: MsError[] = []
-  const readErrors: unknown[] = []
-  let listener: MultiServerListener
+  let errors: MsError[]
+  let readErrors: unknown[]
   let address: string
   let port: number
+  let target: EchoTarget
 
   beforeAll(async () => {
-    const server = createMultiServer([[net({ host: '127.0.0.1' }), mod.noise({ keys: serverKeys, timeout: 400, maxMessage: 100_000 })]])
-    listener = await server.listen(
-      (conn) => {
-        // Echo; a corrupted stream errors the readable, which pipeTo reports.
-        conn.readable.pipeTo(conn.writable).catch((e: unknown) => {
-          readErrors.push(e)
-          void conn.close()
-        })
-      },
-      { onError: (e) => errors.push(e) },
-    )
-    address = server.stringify('device')!
-    port = Number(address.split('~')[0]!.split(':').pop())
+    target = await startEchoTarget({
+      server: () => [net({ host: '127.0.0.1' }), mod.noise({ keys: serverKeys, timeout: 400, maxMessage: 100_000 })],
+      client: () => [net(), mod.noise({ keys: clientKeys })],
+    })
+    ;({ errors, readErrors, address, port } = target)
   })
   afterAll(async () => {
     destroyRawTcpClients()
-    await listener.close()
+    await target.close()
   })
 
   /** A well-behaved client must be served at any moment. */
-  async function stillServes() {
-    const client = createMultiServer([[net(), mod.noise({ keys: clientKeys })]])
-    const conn = await client.connect(address)
-    const data = crypto.randomBytes(50_000)
-    const reading = (async () => {
-      const parts: Uint8Array[] = []
-      for await (const c of conn.readable) parts.push(c)
-      return Buffer.concat(parts)
-    })()
-    const w = conn.writable.getWriter()
-    await w.write(data)
-    await w.close()
-    expect(firstDifference(await reading, data)).toBeNull()
-    await conn.close()
-  }
-
-  async function expectError(predicate: (e: MsError) => boolean, what: string) {
-    const end = Date.now() + 5000
-    while (Date.now() < end) {
-      if (errors.some(predicate)) return
-      await new Promise((r) => setTimeout(r, 10))
-    }
-    throw new Error(`no ${what} reported; got ${errors.map((e) => `${e.name}:${(e as HandshakeError).stage}`).join(', ')}`)
-  }
+  const stillServes = () => target.stillServes()
+  const expectError = (predicate: (e: MsError) => boolean, what: string) => target.waitForError(predicate, what)
 
   const stageIs = (stage: string) => (e: MsError) => e instanceof HandshakeError && e.stage === stage
   const framed = (payload: Uint8Array) => mod.frame(payload)
