@@ -239,7 +239,9 @@ export function createByteReader(source: ReadableStream<Uint8Array>, address?: s
  */
 export class ChannelReader implements ChannelSink {
   readonly #channel: ByteChannel
-  readonly #exact: ExactReader
+  // Released once handed over: a connection keeps its ChannelReader (the
+  // channel's one sink) for life, but not the handshake's buffers and closures.
+  #exact: ExactReader | undefined
   // After handOver, events go here.
   #next: ChannelSink | undefined
   // What the channel reported before the handover, replayed to the new sink.
@@ -262,13 +264,13 @@ export class ChannelReader implements ChannelSink {
   // ChannelSink: buffered for readExactly until handOver, then forwarded.
   data(chunk: Uint8Array): void {
     if (this.#next) this.#next.data(chunk)
-    else this.#exact.push(chunk)
+    else this.#exact!.push(chunk)
   }
 
   end(): void {
     if (this.#next) return this.#next.end()
     this.#ended = true
-    this.#exact.end()
+    this.#exact!.end()
   }
 
   drain(): void {
@@ -278,30 +280,33 @@ export class ChannelReader implements ChannelSink {
   error(error: MsError): void {
     if (this.#next) return this.#next.error(error)
     this.#error = error
-    this.#exact.fail(error)
+    this.#exact!.fail(error)
   }
 
   readError(error: MsError): void {
     if (this.#next) return this.#next.readError(error)
     this.#readError = error
-    this.#exact.fail(error)
+    this.#exact!.fail(error)
   }
 
   /** Rejects the pending read (and all later ones) with `reason`: the handshake's timeout or abort. */
   abort(reason: unknown): void {
-    this.#exact.fail(reason)
+    this.#exact?.fail(reason)
   }
 
   /** Resolves to exactly `n` bytes; rejects with `StreamError` if the channel ends first. */
   readExactly(n: number): Promise<Uint8Array> {
+    if (!this.#exact) return Promise.reject(new StreamError('read after the channel was handed over'))
     return this.#exact.readExactly(n)
   }
 
   /** From now on the channel's events go to `sink`, starting with what was buffered. */
   handOver(sink: ChannelSink): void {
-    const paused = this.#exact.paused
-    const rest = this.#exact.drain()
+    const exact = this.#exact!
+    const paused = exact.paused
+    const rest = exact.drain()
     this.#next = sink
+    this.#exact = undefined
     if (paused) this.#channel.resume()
     for (const chunk of rest) sink.data(chunk)
     if (this.#error) sink.error(this.#error)

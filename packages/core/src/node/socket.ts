@@ -91,16 +91,42 @@ export function socketChannel(socket: Socket, options: Omit<FromNodeSocketOption
   return new SocketChannel(socket, options)
 }
 
+// The channel a socket feeds: the socket's listeners below are shared by
+// every socket (an EventEmitter calls them with the socket as `this`), so
+// an idle connection holds no listener closures of its own.
+const CHANNEL = Symbol('ms.socketChannel')
+type ChannelSocket = Socket & { [CHANNEL]: SocketChannel }
+
+function onData(this: ChannelSocket, chunk: Buffer): void {
+  this[CHANNEL].onData(chunk)
+}
+function onEnd(this: ChannelSocket): void {
+  this[CHANNEL].onEnd()
+}
+function onDrain(this: ChannelSocket): void {
+  this[CHANNEL].onDrain()
+}
+function onError(this: ChannelSocket, error: Error): void {
+  this[CHANNEL].onError(error)
+}
+function onClose(this: ChannelSocket): void {
+  this[CHANNEL].onClose()
+}
+function onTimeout(this: ChannelSocket): void {
+  this[CHANNEL].onTimeout()
+}
+
 /**
  * A class rather than closures: thousands of idle connections each hold one
- * instance, plus the five listener functions the socket needs.
+ * instance (and their sockets the shared listeners above).
  */
 class SocketChannel implements ByteChannel {
   readonly closed: Promise<void>
   readonly halfClose: boolean
-  readonly #socket: Socket
+  readonly #socket: ChannelSocket
   readonly #address: string
   readonly #writableHwm: number
+  readonly #idleTimeout: number
   #resolveClosed!: () => void
   #isClosed: boolean
   #sink: ChannelSink | undefined
@@ -112,45 +138,52 @@ class SocketChannel implements ByteChannel {
   #writeOpen = true
   // A write returned false and its drain has not come yet.
   #waitingForDrain = false
-  // Writes handed to the socket whose callback has not run yet.
+  // Writes handed to the socket since its queue was last seen empty: at
+  // least as many as are still queued (a per-write callback would count
+  // them exactly, at a closure per channel and a callback per write).
   #unsent = 0
-  readonly #onWritten = (): void => {
-    this.#unsent--
-  }
 
-  readonly #onData = (chunk: Buffer): void => {
+  onData(chunk: Buffer): void {
     if (this.#readOpen) this.#sink!.data(chunk)
   }
-  readonly #onEnd = (): void => {
+  onEnd(): void {
     if (!this.#readOpen) return
     this.#readOpen = false
     this.#sink!.end()
   }
-  readonly #onDrain = (): void => {
+  onDrain(): void {
+    this.#unsent = 0
     if (!this.#waitingForDrain) return
     this.#waitingForDrain = false
     this.#sink!.drain()
   }
-  readonly #onError = (error: Error): void => this.#fail(streamError(error, this.#address))
-  readonly #onClose = (): void => {
+  onError(error: Error): void {
+    this.#fail(streamError(error, this.#address))
+  }
+  onClose(): void {
     const address = this.#address
     // A close without an error while a direction is still open means the
     // socket went away under us (destroyed elsewhere): report it as a reset.
     this.#fail(() => new StreamError('connection closed', { address }))
     this.#isClosed = true
     const socket = this.#socket
-    socket.off('data', this.#onData)
-    socket.off('end', this.#onEnd)
-    socket.off('drain', this.#onDrain)
-    socket.off('close', this.#onClose)
+    socket.off('data', onData)
+    socket.off('end', onEnd)
+    socket.off('drain', onDrain)
+    socket.off('close', onClose)
     // onError stays attached: a late 'error' must not crash the process.
     this.#resolveClosed()
   }
+  onTimeout(): void {
+    this.#fail(new TimeoutError(this.#idleTimeout, { address: this.#address, what: 'idle connection' }))
+    this.#socket.destroy()
+  }
 
   constructor(socket: Socket, options: Omit<FromNodeSocketOptions, 'direction' | 'readableHighWaterMark'>) {
-    this.#socket = socket
+    this.#socket = socket as ChannelSocket
     this.#address = options.remoteAddress
     this.#writableHwm = options.writableHighWaterMark ?? 1024 * 1024
+    this.#idleTimeout = options.idleTimeout ?? 0
     this.halfClose = options.halfClose !== false
     this.closed = new Promise<void>((resolve) => (this.#resolveClosed = resolve))
     this.#isClosed = socket.destroyed && socket.closed
@@ -159,21 +192,16 @@ class SocketChannel implements ByteChannel {
       this.#fail(new StreamError('connection closed', { address: this.#address }))
       return
     }
+    this.#socket[CHANNEL] = this
     // Bytes wait in the socket until `start` (a socket that was flowing, say
     // after a SOCKS exchange, would otherwise drop them on the floor).
     socket.pause()
     // Errors and the close are watched from the start, so that a socket
     // failing before anyone took its streams or channel neither crashes the
     // process (an unhandled 'error') nor goes unreported.
-    socket.on('error', this.#onError)
-    socket.on('close', this.#onClose)
-    const idle = options.idleTimeout
-    if (idle !== undefined && idle > 0) {
-      socket.setTimeout(idle, () => {
-        this.#fail(new TimeoutError(idle, { address: this.#address, what: 'idle connection' }))
-        socket.destroy()
-      })
-    }
+    socket.on('error', onError)
+    socket.on('close', onClose)
+    if (this.#idleTimeout > 0) socket.setTimeout(this.#idleTimeout, onTimeout)
   }
 
   #fail(error: MsError | (() => MsError)): void {
@@ -196,9 +224,9 @@ class SocketChannel implements ByteChannel {
     }
     // Until now the socket buffered what arrived (paused).
     const socket = this.#socket
-    socket.on('data', this.#onData)
-    socket.on('end', this.#onEnd)
-    socket.on('drain', this.#onDrain)
+    socket.on('data', onData)
+    socket.on('end', onEnd)
+    socket.on('drain', onDrain)
     socket.resume()
   }
 
@@ -213,8 +241,9 @@ class SocketChannel implements ByteChannel {
   write(chunk: Uint8Array): boolean {
     if (!this.#writeOpen || this.#failed) return true
     const socket = this.#socket
+    if (socket.writableLength === 0) this.#unsent = 0
     this.#unsent++
-    if (socket.write(chunk, this.#onWritten)) return true
+    if (socket.write(chunk)) return true
     // Each chunk waiting in the socket costs its bytes plus the objects that
     // hold it: counted in bytes alone, 1-byte writes (an echo of a peer's
     // 1-byte segments that never reads its answers) would queue a million
@@ -245,7 +274,7 @@ class SocketChannel implements ByteChannel {
     if (!this.#readOpen) return
     this.#readOpen = false
     const socket = this.#socket
-    socket.off('data', this.#onData)
+    socket.off('data', onData)
     // Node cannot shut down only the read side of a socket. Once both
     // directions are done nothing remains, so release it; otherwise keep
     // draining (and dropping) incoming bytes so the peer is not stalled.
