@@ -240,10 +240,6 @@ class ChannelStreams implements ChannelSink {
   paused = false
   readController!: ReadableStreamDefaultController<Uint8Array>
   writeController!: WritableStreamDefaultController
-  // While the channel flows, `pull` returns a promise that stays pending
-  // until we pause; the stream does not call `pull` again meanwhile, which
-  // saves a call and a promise per chunk. Resolved on pause and teardown.
-  pullWaiter: (() => void) | undefined
   // The write waiting for `drain`, if any.
   drainWaiter: { resolve: () => void; reject: (error: unknown) => void } | undefined
 
@@ -262,12 +258,6 @@ class ChannelStreams implements ChannelSink {
     return !this.readableDone || !this.writableDone || this.drainWaiter !== undefined
   }
 
-  releasePull(): void {
-    const waiter = this.pullWaiter
-    this.pullWaiter = undefined
-    waiter?.()
-  }
-
   /** Tears the channel down from here (abort, a reset): an open readable learns that the connection is gone. */
   destroy(): void {
     this.writableDone = true
@@ -284,14 +274,12 @@ class ChannelStreams implements ChannelSink {
     if ((controller.desiredSize ?? 0) <= 0 && !this.paused) {
       this.paused = true
       this.channel.pause()
-      this.releasePull()
     }
   }
 
   end(): void {
     if (this.readableDone) return
     this.readableDone = true
-    this.releasePull()
     try {
       this.readController.close()
     } catch {
@@ -306,7 +294,6 @@ class ChannelStreams implements ChannelSink {
   }
 
   readError(error: MsError): void {
-    this.releasePull()
     if (this.readableDone) return
     this.readableDone = true
     try {
@@ -317,7 +304,6 @@ class ChannelStreams implements ChannelSink {
   }
 
   error(error: MsError): void {
-    this.releasePull()
     const failure = (this.failure ??= error)
     if (!this.readableDone) {
       this.readableDone = true
@@ -348,21 +334,21 @@ class ChannelSource implements UnderlyingDefaultSource<Uint8Array> {
     this.streams.readController = controller
   }
 
-  pull(): Promise<void> | undefined {
+  // Called whenever the queue is below its mark (on each chunk while the
+  // channel flows). It settles at once: a pull left pending until the next
+  // pause saved that call per chunk, but cost every idle connection its
+  // promise, resolver and the stream's reaction to it (some 400 bytes).
+  pull(): void {
     const streams = this.streams
-    if (streams.readableDone) return
-    if (streams.paused) {
+    if (streams.paused && !streams.readableDone) {
       streams.paused = false
       streams.channel.resume()
-      return
     }
-    return new Promise<void>((resolve) => (streams.pullWaiter = resolve))
   }
 
   cancel(): void {
     const streams = this.streams
     streams.readableDone = true
-    streams.releasePull()
     streams.channel.stopReading()
   }
 }
