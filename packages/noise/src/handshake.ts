@@ -116,7 +116,9 @@ function staticDh(state: HandshakeState, remote: Uint8Array, stage: string, what
   const id = toBase64(remote)
   let secret = cache.get(id)
   if (!secret) {
-    secret = dh(state, localScalar(state), remote, stage, what)
+    const fresh = dh(state, localScalar(state), remote, stage, what)
+    secret = copyBytes(fresh)
+    fresh.fill(0)
     if (cache.size >= STATIC_SECRETS) cache.delete(cache.keys().next().value!)
     cache.set(id, secret)
   }
@@ -164,30 +166,45 @@ function mixHash(state: HandshakeState, data: Uint8Array): void {
   state.h = state.crypto.blake2b([state.h, data], HASHLEN)
 }
 
-/** HMAC-BLAKE2b-512 (noise-handshake's hmac.js: keys up to the 128-byte block are zero-padded). */
-function hmac(crypto: NoiseCrypto, key: Uint8Array, parts: readonly Uint8Array[]): Uint8Array {
-  // Module-level pads: the handshake is synchronous, so nothing else uses them meanwhile.
+/**
+ * HMAC-BLAKE2b-512 as noise-handshake's hmac.js computes it (keys up to the
+ * 128-byte block are zero-padded; the handshake's keys are 64 bytes).
+ * The pads live in module-level buffers (the handshake is synchronous, so
+ * nothing else uses them meanwhile) whose key-independent tails are set
+ * once: a key costs only its own length to apply and to wipe.
+ */
+const INNER_PAD = new Uint8Array(BLOCKLEN).fill(0x36)
+const OUTER_PAD = new Uint8Array(BLOCKLEN).fill(0x5c)
+function setPads(crypto: NoiseCrypto, key: Uint8Array): number {
   const k = key.length > BLOCKLEN ? crypto.blake2b([key], HASHLEN) : key
-  for (let i = 0; i < BLOCKLEN; i++) {
-    const b = i < k.length ? k[i]! : 0
-    INNER_PAD[i] = b ^ 0x36
-    OUTER_PAD[i] = b ^ 0x5c
+  for (let i = 0; i < k.length; i++) {
+    INNER_PAD[i] = k[i]! ^ 0x36
+    OUTER_PAD[i] = k[i]! ^ 0x5c
   }
-  const innerHash = crypto.blake2b([INNER_PAD, ...parts], HASHLEN)
-  INNER_PAD.fill(0)
+  return k.length
+}
+function clearPads(length: number): void {
+  INNER_PAD.fill(0x36, 0, length)
+  OUTER_PAD.fill(0x5c, 0, length)
+}
+/** HMAC of `parts` under the key applied by `setPads`. */
+function hmacPadded(crypto: NoiseCrypto, parts: readonly Uint8Array[]): Uint8Array {
+  const innerHash = crypto.blake2b(parts.length === 1 ? [INNER_PAD, parts[0]!] : [INNER_PAD, ...parts], HASHLEN)
   const out = crypto.blake2b([OUTER_PAD, innerHash], HASHLEN)
-  OUTER_PAD.fill(0)
   innerHash.fill(0)
   return out
 }
-const INNER_PAD = new Uint8Array(BLOCKLEN)
-const OUTER_PAD = new Uint8Array(BLOCKLEN)
 
 /** HKDF (RFC 5869) with HMAC-BLAKE2b and empty info: two 64-byte outputs. */
 function hkdf(crypto: NoiseCrypto, salt: Uint8Array, ikm: Uint8Array): [Uint8Array, Uint8Array] {
-  const prk = hmac(crypto, salt, [ikm])
-  const t1 = hmac(crypto, prk, [ONE])
-  const t2 = hmac(crypto, prk, [t1, TWO])
+  let padded = setPads(crypto, salt)
+  const prk = hmacPadded(crypto, [ikm])
+  clearPads(padded)
+  // One key (prk) for both outputs: its pads are applied once.
+  padded = setPads(crypto, prk)
+  const t1 = hmacPadded(crypto, [ONE])
+  const t2 = hmacPadded(crypto, [t1, TWO])
+  clearPads(padded)
   prk.fill(0)
   return [t1, t2]
 }
@@ -266,7 +283,8 @@ export function readMessage1(state: HandshakeState, msg: Uint8Array): Uint8Array
   mixKey(state, staticDh(state, rs, 'msg1', 'the client public key'))
   const payload = decryptAndHash(state, msg.subarray(80), 'msg1', 'payload does not decrypt')
   state.re = re
-  state.remotePublicKey = rs
+  // Kept for the connection's life (info.noise.publicKey): a copy of the backend's output.
+  state.remotePublicKey = copyBytes(rs)
   state.step = 2
   return payload
 }
@@ -310,11 +328,12 @@ export function split(state: HandshakeState): SplitResult {
     rx: copyBytes(state.initiator ? k2 : k1, 0, 32),
     hash: state.h,
   }
-  crypto.wipe(k1)
-  crypto.wipe(k2)
-  crypto.wipe(state.ck)
-  if (state.k) crypto.wipe(state.k)
-  if (state.e) crypto.wipe(state.e.scalar)
+  // Plain fills: our own short-lived arrays (see mixKey).
+  k1.fill(0)
+  k2.fill(0)
+  state.ck.fill(0)
+  state.k?.fill(0)
+  state.e?.scalar.fill(0)
   state.k = undefined
   state.e = undefined
   state.step = 4

@@ -1,5 +1,5 @@
 import { StreamError, utf8, type FrameDecoder, type FrameEncoder } from '@ms/core'
-import { constantTimeEqual, SECRETSTREAM_ABYTES, SECRETSTREAM_STATEBYTES, TAG_FINAL, TAG_MESSAGE, type NoiseCrypto } from './crypto/types.js'
+import { constantTimeEqual, copyBytes, SECRETSTREAM_ABYTES, SECRETSTREAM_STATEBYTES, TAG_FINAL, TAG_MESSAGE, type NoiseCrypto } from './crypto/types.js'
 
 /**
  * The transport of `@hyperswarm/secret-stream` 6.x after the handshake:
@@ -27,7 +27,7 @@ function namespace(crypto: NoiseCrypto): [Uint8Array, Uint8Array] {
   let ns = namespaces.get(crypto)
   if (!ns) {
     const base = crypto.blake2b([utf8.encode('hyperswarm/secret-stream')], 32)
-    ns = [crypto.blake2b([base, Uint8Array.of(0)], 32), crypto.blake2b([base, Uint8Array.of(1)], 32)]
+    ns = [copyBytes(crypto.blake2b([base, Uint8Array.of(0)], 32)), copyBytes(crypto.blake2b([base, Uint8Array.of(1)], 32))]
     namespaces.set(crypto, ns)
   }
   return ns
@@ -36,7 +36,8 @@ function namespace(crypto: NoiseCrypto): [Uint8Array, Uint8Array] {
 /** The stream id the initiator (or responder) announces. */
 export function streamId(crypto: NoiseCrypto, handshakeHash: Uint8Array, initiator: boolean): Uint8Array {
   const [ni, nr] = namespace(crypto)
-  return crypto.blake2b([initiator ? ni : nr], 32, handshakeHash)
+  // A copy: the decoder keeps it for the connection's life.
+  return copyBytes(crypto.blake2b([initiator ? ni : nr], 32, handshakeHash))
 }
 
 export function writeLength(out: Uint8Array, offset: number, n: number): void {

@@ -33,6 +33,28 @@ const TAG = new Uint8Array(1)
 const SCRATCH = new Uint8Array(1024)
 
 /**
+ * Outputs are views into a shared off-heap slab, not fresh arrays: a small
+ * \`new Uint8Array(n)\` lives on V8's heap, and handing it to native code
+ * makes V8 move it off the heap first, which costs as much as a BLAKE2b of
+ * a few hundred bytes (the handshake makes some forty such calls a side).
+ * A slab is never reused, only dropped when full, so views stay valid; a
+ * kept view keeps its slab alive, so what outlives the handshake is
+ * copied (see handshake.ts).
+ */
+const SLAB = 16 * 1024
+let slab = new Uint8Array(new ArrayBuffer(SLAB))
+let slabUsed = 0
+function view(length: number): Uint8Array {
+  if (slabUsed + length > SLAB) {
+    slab = new Uint8Array(new ArrayBuffer(Math.max(SLAB, length)))
+    slabUsed = 0
+  }
+  const out = slab.subarray(slabUsed, slabUsed + length)
+  slabUsed += length
+  return out
+}
+
+/**
  * libsodium through sodium-native (prebuilt binaries, no compiler needed).
  * libsodium signals failures by throwing from sodium-native; every call that
  * can fail on peer-controlled input is wrapped so it returns null or -1.
@@ -40,12 +62,12 @@ const SCRATCH = new Uint8Array(1024)
 export const sodiumCrypto: NoiseCrypto = {
   ...sodiumIdentity(sodium),
   sha512(message) {
-    const out = new Uint8Array(64)
+    const out = view(64)
     sodium.crypto_hash_sha512(out, message)
     return out
   },
   blake2b(parts, outLength, key) {
-    const out = new Uint8Array(outLength)
+    const out = view(outLength)
     if (parts.length === 1) {
       sodium.crypto_generichash(out, parts[0]!, key)
       return out
@@ -68,13 +90,13 @@ export const sodiumCrypto: NoiseCrypto = {
     return out
   },
   aeadEncrypt(plaintext, ad, nonce, key) {
-    const out = new Uint8Array(plaintext.length + 16)
+    const out = view(plaintext.length + 16)
     sodium.crypto_aead_chacha20poly1305_ietf_encrypt(out, plaintext, ad, null, nonce, key)
     return out
   },
   aeadDecrypt(ciphertext, ad, nonce, key) {
     if (ciphertext.length < 16) return null
-    const out = new Uint8Array(ciphertext.length - 16)
+    const out = view(ciphertext.length - 16)
     try {
       sodium.crypto_aead_chacha20poly1305_ietf_decrypt(out, null, ciphertext, ad, nonce, key)
     } catch {
@@ -83,13 +105,13 @@ export const sodiumCrypto: NoiseCrypto = {
     return out
   },
   edScalarmultBase(scalar) {
-    const out = new Uint8Array(32)
+    const out = view(32)
     sodium.crypto_scalarmult_ed25519_base_noclamp(out, scalar)
     return out
   },
   edScalarmult(scalar, point) {
     if (point.length !== 32) return null
-    const out = new Uint8Array(32)
+    const out = view(32)
     try {
       // libsodium refuses non-canonical, small-order and mixed-order points, and an identity result.
       sodium.crypto_scalarmult_ed25519_noclamp(out, scalar, point)

@@ -8,7 +8,9 @@ import type { IdentityCrypto } from '@ms/identity'
  * both.
  *
  * Conventions: functions that can fail on hostile input return `null` (or
- * `-1`) instead of throwing. The identity primitives (name, randomBytes,
+ * `-1`) instead of throwing. Returned arrays may be views into memory
+ * shared with other results (the sodium backend's slab): copy what you
+ * keep beyond the handshake. The identity primitives (name, randomBytes,
  * signKeypairFromSeed, wipe, allocUninitialized) come from `@ms/identity`.
  */
 export interface NoiseCrypto extends IdentityCrypto {
