@@ -240,6 +240,16 @@ class ChannelStreams implements ChannelSink {
   paused = false
   readController!: ReadableStreamDefaultController<Uint8Array>
   writeController!: WritableStreamDefaultController
+  // While the channel flows, `pull` returns a promise that stays pending
+  // until we pause; the stream does not call `pull` again meanwhile, which
+  // saves a call and a few promises per chunk. Resolved on pause and
+  // teardown. An idle stream (nothing delivered since the last pull) gets
+  // a pull that settles at once instead: the pending promise, its resolver
+  // and the stream's reactions to it would cost each idle connection some
+  // 500 bytes.
+  pullWaiter: (() => void) | undefined
+  // A chunk was enqueued since the last pull.
+  delivered = false
   // The write waiting for `drain`, if any.
   drainWaiter: { resolve: () => void; reject: (error: unknown) => void } | undefined
 
@@ -258,6 +268,12 @@ class ChannelStreams implements ChannelSink {
     return !this.readableDone || !this.writableDone || this.drainWaiter !== undefined
   }
 
+  releasePull(): void {
+    const waiter = this.pullWaiter
+    this.pullWaiter = undefined
+    waiter?.()
+  }
+
   /** Tears the channel down from here (abort, a reset): an open readable learns that the connection is gone. */
   destroy(): void {
     this.writableDone = true
@@ -268,18 +284,21 @@ class ChannelStreams implements ChannelSink {
   data(chunk: Uint8Array): void {
     if (this.readableDone) return
     const controller = this.readController
+    this.delivered = true
     // The queue counts each chunk's bytes plus a fixed overhead; copying
     // small views out keeps what it counts what it holds (see retainable).
     controller.enqueue(retainable(chunk))
     if ((controller.desiredSize ?? 0) <= 0 && !this.paused) {
       this.paused = true
       this.channel.pause()
+      this.releasePull()
     }
   }
 
   end(): void {
     if (this.readableDone) return
     this.readableDone = true
+    this.releasePull()
     try {
       this.readController.close()
     } catch {
@@ -294,6 +313,7 @@ class ChannelStreams implements ChannelSink {
   }
 
   readError(error: MsError): void {
+    this.releasePull()
     if (this.readableDone) return
     this.readableDone = true
     try {
@@ -304,6 +324,7 @@ class ChannelStreams implements ChannelSink {
   }
 
   error(error: MsError): void {
+    this.releasePull()
     const failure = (this.failure ??= error)
     if (!this.readableDone) {
       this.readableDone = true
@@ -334,21 +355,23 @@ class ChannelSource implements UnderlyingDefaultSource<Uint8Array> {
     this.streams.readController = controller
   }
 
-  // Called whenever the queue is below its mark (on each chunk while the
-  // channel flows). It settles at once: a pull left pending until the next
-  // pause saved that call per chunk, but cost every idle connection its
-  // promise, resolver and the stream's reaction to it (some 400 bytes).
-  pull(): void {
+  pull(): Promise<void> | undefined {
     const streams = this.streams
-    if (streams.paused && !streams.readableDone) {
+    if (streams.readableDone) return
+    if (streams.paused) {
       streams.paused = false
       streams.channel.resume()
+      return
     }
+    if (!streams.delivered) return
+    streams.delivered = false
+    return new Promise<void>((resolve) => (streams.pullWaiter = resolve))
   }
 
   cancel(): void {
     const streams = this.streams
     streams.readableDone = true
+    streams.releasePull()
     streams.channel.stopReading()
   }
 }
