@@ -30,7 +30,7 @@ export interface HandshakeIo {
    * client may connect. Resolves to its truthy result; a falsy result or a
    * throw is `HandshakeError` with stage `authorize`.
    */
-  authorize(authorize: (key: Uint8Array) => unknown, key: Uint8Array, address: string): Promise<unknown>
+  authorize(authorize: Authorize, key: Uint8Array, address: string): Promise<unknown>
 }
 
 export interface ChannelHandshakeOptions {
@@ -49,6 +49,25 @@ export interface ChannelHandshakeOptions {
    * msg1: wrong server key'`). Default: "the connection ended during <stage>".
    */
   hints?: Readonly<Record<string, string>>
+}
+
+/** A server's decision on a client, by its public key: truthy (kept as its authorization, possibly a promise of one) accepts. */
+export type Authorize = (remotePublicKey: Uint8Array) => unknown
+
+const acceptAll: Authorize = () => true
+
+/**
+ * The options every key-authenticated handshake transform takes and checks
+ * alike: `authorize` (default: accept every client that completed the
+ * handshake) and `timeout` (milliseconds for the whole handshake, default
+ * 5000). Throws `TypeError`, naming the transform, on a wrong type.
+ */
+export function handshakeOptions(name: string, options: { authorize?: Authorize; timeout?: number }): { authorize: Authorize; timeout: number } {
+  const authorize = options.authorize ?? acceptAll
+  if (typeof authorize !== 'function') throw new TypeError(`${name}: authorize must be a function`)
+  const timeout = options.timeout ?? 5000
+  if (typeof timeout !== 'number' || !(timeout > 0)) throw new TypeError(`${name}: timeout must be a positive number of milliseconds, got ${String(timeout)}`)
+  return { authorize, timeout }
 }
 
 export interface ChannelHandshake<T> {
@@ -128,7 +147,7 @@ class Io implements HandshakeIo {
     return this.deadline.race(promise)
   }
 
-  async authorize(authorize: (key: Uint8Array) => unknown, key: Uint8Array, address: string): Promise<unknown> {
+  async authorize(authorize: Authorize, key: Uint8Array, address: string): Promise<unknown> {
     const name = this.options.name
     const id = toBase64(key)
     let authorization: unknown

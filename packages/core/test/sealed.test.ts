@@ -7,6 +7,7 @@ import {
   channelHandshake,
   channelOf,
   connectionFromChannel,
+  handshakeOptions,
   memoryPair,
   sealedChannel,
   type Connection,
@@ -143,5 +144,15 @@ describe('channelHandshake', () => {
       await Promise.all([other.client.close(), other.server.close()])
     }
     await Promise.all([pair.client.close(), pair.server.close()])
+  })
+})
+
+describe('handshakeOptions', () => {
+  it('defaults to accepting everyone within 5 s, and names the transform in its TypeErrors', () => {
+    const { authorize, timeout } = handshakeOptions('toy', {})
+    expect(authorize(new Uint8Array(32))).toBeTruthy()
+    expect(timeout).toBe(5000)
+    expect(() => handshakeOptions('toy', { authorize: 'yes' as never })).toThrow(/^toy: authorize must be a function$/)
+    expect(() => handshakeOptions('toy', { timeout: 0 })).toThrow(/^toy: timeout must be a positive number of milliseconds, got 0$/)
   })
 })

@@ -2,6 +2,7 @@ import {
   HandshakeError,
   appendSegment,
   channelHandshake,
+  handshakeOptions,
   concatBytes,
   connectionFromChannel,
   sealedChannel,
@@ -83,8 +84,6 @@ export interface NoiseTransform extends Transform<NoiseDialOptions> {
   readonly crypto: NoiseCrypto
 }
 
-const DEFAULT_TIMEOUT = 5000
-const acceptAll = () => true
 
 /**
  * Our handshake payload: 'm' 's', version 1, flags. Flag 1: this side ends
@@ -104,10 +103,7 @@ export function createNoise(crypto: NoiseCrypto): (options: NoiseOptions) => Noi
     if (options === null || typeof options !== 'object') throw new TypeError('noise: options { keys } are required')
     const keys = normalizeKeys(options.keys, crypto)
     const prologue = options.networkKey === undefined ? new Uint8Array(0) : normalizeNetworkKey(options.networkKey)
-    const authorize = options.authorize ?? acceptAll
-    if (typeof authorize !== 'function') throw new TypeError('noise: authorize must be a function')
-    const timeout = options.timeout ?? DEFAULT_TIMEOUT
-    if (typeof timeout !== 'number' || !(timeout > 0)) throw new TypeError(`noise: timeout must be a positive number of milliseconds, got ${String(timeout)}`)
+    const { authorize, timeout } = handshakeOptions('noise', options)
     const maxMessage = options.maxMessage ?? MAX_MESSAGE
     if (!Number.isInteger(maxMessage) || maxMessage < 17 || maxMessage > MAX_MESSAGE) {
       throw new TypeError(`noise: maxMessage must be an integer from 17 to ${MAX_MESSAGE}`)

@@ -1,6 +1,7 @@
 import {
   appendSegment,
   channelHandshake,
+  handshakeOptions,
   connectionFromChannel,
   toBase64,
   type CanonicalScope,
@@ -78,8 +79,6 @@ export interface ShsTransform extends Transform<ShsDialOptions> {
   readonly crypto: ShsCrypto
 }
 
-const DEFAULT_TIMEOUT = 5000
-const acceptAll = () => true
 
 /** Builds the `shs()` factory over one crypto backend. */
 export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransform {
@@ -87,10 +86,7 @@ export function createShs(crypto: ShsCrypto): (options: ShsOptions) => ShsTransf
     if (options === null || typeof options !== 'object') throw new TypeError('shs: options { keys, appKey } are required')
     const keys = normalizeKeys(options.keys, crypto, 'shs')
     const appKey = normalizeKey32(options.appKey, 'shs: appKey')
-    const authorize = options.authorize ?? acceptAll
-    if (typeof authorize !== 'function') throw new TypeError('shs: authorize must be a function')
-    const timeout = options.timeout ?? DEFAULT_TIMEOUT
-    if (typeof timeout !== 'number' || !(timeout > 0)) throw new TypeError(`shs: timeout must be a positive number of milliseconds, got ${String(timeout)}`)
+    const { authorize, timeout } = handshakeOptions('shs', options)
     const ourKey = toBase64(keys.publicKey)
 
     function parse(segment: Segment): ShsDialOptions | null {
