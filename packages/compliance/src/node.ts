@@ -95,7 +95,7 @@ export interface EchoTarget {
   close(): Promise<void>
 }
 
-const describeError = (e: MsError) => (e instanceof HandshakeError ? `${e.name}:${e.stage}` : e.name)
+const describeError = (e: MsError) => (HandshakeError.is(e) ? `${e.name}:${e.stage}` : e.name)
 
 /** Starts an echo server on `options.server()` (see `EchoTarget`). */
 export async function startEchoTarget(options: EchoTargetOptions): Promise<EchoTarget> {
