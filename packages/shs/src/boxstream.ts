@@ -31,30 +31,35 @@ function checkKeyNonce(key: Uint8Array, nonce: Uint8Array): void {
   if (!(nonce instanceof Uint8Array) || nonce.length !== 24) throw new TypeError('box-stream nonce must be 24 bytes')
 }
 
+// Scratch of one `encodeInto` call (a frame's plain header, its MAC view,
+// its body nonce), shared by every encoder: encoding is synchronous and
+// calls nothing but the crypto backend, and nothing in it outlives the
+// call. Each Uint8Array view costs an idle connection about 100 bytes of
+// heap, so an encoder keeps only its key and nonce.
+const ENCODE_SCRATCH = new Uint8Array(HEADER_PLAIN + 24)
+const ENCODE_HEADER = ENCODE_SCRATCH.subarray(0, HEADER_PLAIN)
+const ENCODE_MAC = ENCODE_SCRATCH.subarray(2, HEADER_PLAIN)
+const ENCODE_BODY_NONCE = ENCODE_SCRATCH.subarray(HEADER_PLAIN)
+// The MAC of the body being decrypted, copied out of the decoder's header
+// right before the call that uses it (the same reasoning).
+const DECODE_MAC = new Uint8Array(16)
+
 export class BoxEncoder implements FrameEncoder {
   readonly #crypto: ShsCrypto
-  // Key, both nonces and the header share one 98-byte buffer: one
-  // allocation per encoder instead of four, which an idle connection feels.
+  // Key and nonce share one buffer: one allocation per encoder.
   readonly #key: Uint8Array
+  // The next header's nonce; its body's is the one after it.
   readonly #headerNonce: Uint8Array
-  readonly #bodyNonce: Uint8Array
-  readonly #header: Uint8Array
-  readonly #mac: Uint8Array
   #ended = false
 
   constructor(crypto: ShsCrypto, key: Uint8Array, nonce: Uint8Array) {
     checkKeyNonce(key, nonce)
     this.#crypto = crypto
-    const state = new Uint8Array(32 + 24 + 24 + HEADER_PLAIN)
+    const state = new Uint8Array(32 + 24)
     this.#key = state.subarray(0, 32)
     this.#headerNonce = state.subarray(32, 56)
-    this.#bodyNonce = state.subarray(56, 80)
-    this.#header = state.subarray(80)
-    this.#mac = this.#header.subarray(2)
     this.#key.set(key)
     this.#headerNonce.set(nonce)
-    this.#bodyNonce.set(nonce)
-    incrementNonce(this.#bodyNonce)
   }
 
   /** Memory for output that `encodeInto` overwrites completely (uninitialised where the backend can). */
@@ -83,15 +88,17 @@ export class BoxEncoder implements FrameEncoder {
   encodeInto(out: Uint8Array, data: Uint8Array): number {
     const crypto = this.#crypto
     const key = this.#key
-    const header = this.#header
-    const mac = this.#mac
+    const header = ENCODE_HEADER
+    const mac = ENCODE_MAC
     const headerNonce = this.#headerNonce
-    const bodyNonce = this.#bodyNonce
+    const bodyNonce = ENCODE_BODY_NONCE
     const length = data.length
     let ip = 0
     let op = 0
     while (ip < length) {
       const n = length - ip < MAX_BODY ? length - ip : MAX_BODY
+      bodyNonce.set(headerNonce)
+      incrementNonce(bodyNonce)
       // The body first: its MAC goes into the header.
       crypto.secretboxDetachedInto(out.subarray(op + HEADER_BOX, op + HEADER_BOX + n), mac, data.subarray(ip, ip + n), bodyNonce, key)
       header[0] = n >>> 8
@@ -99,8 +106,6 @@ export class BoxEncoder implements FrameEncoder {
       crypto.secretboxInto(out.subarray(op, op + HEADER_BOX), header, headerNonce, key)
       incrementNonce(headerNonce)
       incrementNonce(headerNonce)
-      incrementNonce(bodyNonce)
-      incrementNonce(bodyNonce)
       ip += n
       op += HEADER_BOX + n
     }
@@ -135,14 +140,15 @@ const DONE = 2
 
 export class BoxDecoder implements FrameDecoder {
   readonly #crypto: ShsCrypto
-  // Key, nonce, header box and header share one 108-byte buffer (see BoxEncoder).
+  // Key, nonce and the current frame's header share one buffer (see
+  // BoxEncoder); the header outlives a call when its body is split across reads.
   readonly #key: Uint8Array
   readonly #nonce: Uint8Array
   readonly #address: string | undefined
-  readonly #headerBox: Uint8Array
+  // A header box split across reads: allocated on first use.
+  #headerBox: Uint8Array | undefined
   #headerFill = 0
   readonly #header: Uint8Array
-  readonly #mac: Uint8Array
   // Only frames split across reads need it: allocated on first use, so an
   // idle connection costs 4 KiB less.
   #body: Uint8Array | undefined
@@ -154,12 +160,10 @@ export class BoxDecoder implements FrameDecoder {
   constructor(crypto: ShsCrypto, key: Uint8Array, nonce: Uint8Array, address?: string) {
     checkKeyNonce(key, nonce)
     this.#crypto = crypto
-    const state = new Uint8Array(32 + 24 + HEADER_BOX + HEADER_PLAIN)
+    const state = new Uint8Array(32 + 24 + HEADER_PLAIN)
     this.#key = state.subarray(0, 32)
     this.#nonce = state.subarray(32, 56)
-    this.#headerBox = state.subarray(56, 56 + HEADER_BOX)
-    this.#header = state.subarray(56 + HEADER_BOX)
-    this.#mac = this.#header.subarray(2)
+    this.#header = state.subarray(56)
     this.#key.set(key)
     this.#nonce.set(nonce)
     this.#address = address
@@ -224,12 +228,12 @@ export class BoxDecoder implements FrameDecoder {
           p += HEADER_BOX
         } else {
           const take = Math.min(HEADER_BOX - this.#headerFill, length - p)
-          this.#headerBox.set(chunk.subarray(p, p + take), this.#headerFill)
+          ;(this.#headerBox ??= new Uint8Array(HEADER_BOX)).set(chunk.subarray(p, p + take), this.#headerFill)
           this.#headerFill += take
           p += take
           if (this.#headerFill < HEADER_BOX) break
           this.#headerFill = 0
-          box = this.#headerBox
+          box = this.#headerBox!
         }
         if (!crypto.secretboxOpenInto(header, box, nonce, key)) this.#fail('invalid header (wrong key, corrupted or reordered data)')
         if (isAllZero(header)) {
@@ -253,7 +257,7 @@ export class BoxDecoder implements FrameDecoder {
         // In place, the plaintext lands before its own ciphertext (op < p;
         // libsodium handles the overlap), compacting the frames of this chunk.
         out ??= new Uint8Array(length - p)
-        const ok = crypto.secretboxOpenDetachedInto(out.subarray(op, op + bodyLength), chunk.subarray(p, p + bodyLength), this.#mac, nonce, key)
+        const ok = crypto.secretboxOpenDetachedInto(out.subarray(op, op + bodyLength), chunk.subarray(p, p + bodyLength), macOf(header), nonce, key)
         if (!ok) this.#fail('invalid body (corrupted, truncated or reordered data)')
         p += bodyLength
         op += bodyLength
@@ -267,7 +271,7 @@ export class BoxDecoder implements FrameDecoder {
         // This frame started in an earlier chunk: it is the first one
         // completed here, so emitting it on its own keeps the order.
         const plain = new Uint8Array(bodyLength)
-        const ok = crypto.secretboxOpenDetachedInto(plain, this.#body!.subarray(0, bodyLength), this.#mac, nonce, key)
+        const ok = crypto.secretboxOpenDetachedInto(plain, this.#body!.subarray(0, bodyLength), macOf(header), nonce, key)
         if (!ok) this.#fail('invalid body (corrupted, truncated or reordered data)')
         if (bodyLength > 0) emit(plain)
         if (inPlace) {
@@ -283,3 +287,10 @@ export class BoxDecoder implements FrameDecoder {
 }
 
 const EMPTY = new Uint8Array(0)
+
+/** The MAC in a decrypted header, in the shared scratch (used at once by the caller). */
+function macOf(header: Uint8Array): Uint8Array {
+  const mac = DECODE_MAC
+  for (let i = 0; i < 16; i++) mac[i] = header[i + 2]!
+  return mac
+}
