@@ -1,4 +1,4 @@
-import { ed25519 } from '@noble/curves/ed25519'
+import { ed25519 } from '@ms/identity'
 import { chacha20, chacha20poly1305, hchacha } from '@noble/ciphers/chacha'
 import { poly1305 } from '@noble/ciphers/_poly1305'
 import { blake2b } from '@noble/hashes/blake2'

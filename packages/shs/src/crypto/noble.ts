@@ -1,4 +1,4 @@
-import { ed25519, x25519 } from '@noble/curves/ed25519'
+import { ed25519, x25519 } from '@ms/identity'
 import { xsalsa20poly1305 } from '@noble/ciphers/salsa'
 import { hmac } from '@noble/hashes/hmac'
 import { sha256, sha512 } from '@noble/hashes/sha2'
