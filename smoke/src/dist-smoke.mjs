@@ -9,7 +9,7 @@ import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 
 const require = createRequire(import.meta.url)
-const PACKAGES = ['cli', 'compat', 'compliance', 'core', 'net', 'noauth', 'noise', 'onion', 'shs', 'unix', 'ws']
+const PACKAGES = ['cli', 'compat', 'compliance', 'core', 'identity', 'net', 'noauth', 'noise', 'onion', 'shs', 'unix', 'ws']
 // Needs the vitest runner to load; only its resolution is checked here.
 const RESOLVE_ONLY = new Set(['@ms/compliance'])
 const BOUND_MS = 20_000
@@ -63,6 +63,7 @@ const { ws } = await import('@ms/ws')
 const { shs, shsCrypto } = await import('@ms/shs')
 const { noise } = await import('@ms/noise')
 const { noauth } = await import('@ms/noauth')
+const { generateKeys } = await import('@ms/identity')
 const { toPullDuplex } = await import('@ms/compat')
 const onion = await import('@ms/onion')
 
@@ -124,6 +125,13 @@ await check('net~shs echo', async () => {
 await check('net~noise echo', async () => {
   const connection = await echoRoundTrip([[net(), noise({ keys: serverKeys })]], [[net(), noise({ keys: clientKeys })]], text('noise'), /~noise:/)
   assert(connection.info.noise !== undefined, 'no noise info on the connection')
+})
+await check('net~noise echo with ssb-keys from @ms/identity', async () => {
+  // The same identity format shs and noise accept: generated, then used as is.
+  const server = generateKeys()
+  const client = generateKeys()
+  const connection = await echoRoundTrip([[net(), noise({ keys: server })]], [[net(), noise({ keys: client })]], text('identity'), /~noise:/)
+  assert(`@${core.toBase64(connection.info.noise.publicKey)}.ed25519` === server.id, 'the client does not see the generated server key')
 })
 await check('unix~noauth echo', () => echoRoundTrip([[unix(), noauth()]], [[unix(), noauth()]], text('noauth'), /~noauth$/))
 

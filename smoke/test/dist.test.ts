@@ -34,7 +34,7 @@ describe('the built dist of every package, in plain node', () => {
     const { code, output } = await runSmoke()
     expect(output, output).toContain('all checks passed')
     expect(output).not.toMatch(/^FAIL /m)
-    for (const name of ['net echo', 'unix echo', 'ws echo', 'net~shs echo', 'net~noise echo', 'unix~noauth echo', "compat's pull adapter over net", 'the ms bin prints its version']) {
+    for (const name of ['net echo', 'unix echo', 'ws echo', 'net~shs echo', 'net~noise echo', 'net~noise echo with ssb-keys from @ms/identity', 'unix~noauth echo', "compat's pull adapter over net", 'the ms bin prints its version']) {
       expect(output).toContain(`ok ${name}\n`)
     }
     expect(code).toBe(0)
