@@ -97,25 +97,42 @@ const FIRST_SLAB = 4096
  * for) a megabyte.
  */
 export function ciphertextSlab(alloc: (length: number) => Uint8Array): (length: number) => Uint8Array {
-  let slab: Uint8Array | undefined
-  let slabUsed = 0
-  let nextSize = FIRST_SLAB
-  return (length) => {
-    if (length > SLAB / 4) return alloc(length)
-    if (!slab || slabUsed + length > slab.length) {
+  const slab = new Slab({ allocUninitialized: alloc })
+  return (length) => slab.take(length)
+}
+
+// The state of `ciphertextSlab` as one small object: a channel holds one
+// per idle connection, where closures and their contexts cost more.
+class Slab {
+  #slab: Uint8Array | undefined
+  #used = 0
+  #nextSize = FIRST_SLAB
+
+  // Whose `allocUninitialized` makes the memory (plain zeroed arrays without one).
+  constructor(readonly source: { allocUninitialized?(length: number): Uint8Array }) {}
+
+  alloc(length: number): Uint8Array {
+    const source = this.source
+    return source.allocUninitialized ? source.allocUninitialized(length) : new Uint8Array(length)
+  }
+
+  take(length: number): Uint8Array {
+    if (length > SLAB / 4) return this.alloc(length)
+    let slab = this.#slab
+    if (!slab || this.#used + length > slab.length) {
+      let nextSize = this.#nextSize
       while (nextSize < SLAB && nextSize < 4 * length) nextSize *= 2
-      slab = alloc(nextSize)
-      slabUsed = 0
-      if (nextSize < SLAB) nextSize *= 2
+      slab = this.#slab = this.alloc(nextSize)
+      this.#used = 0
+      this.#nextSize = nextSize < SLAB ? nextSize * 2 : nextSize
     }
-    const out = slab.subarray(slabUsed, slabUsed + length)
-    slabUsed += length
+    const out = slab.subarray(this.#used, this.#used + length)
+    this.#used += length
     return out
   }
 }
 
 const BATCH = 256 * 1024
-const newBytes = (length: number) => new Uint8Array(length)
 
 class SealedChannel implements ByteChannel {
   readonly closed: Promise<void>
@@ -127,7 +144,7 @@ class SealedChannel implements ByteChannel {
   readonly #endMarker: boolean
   readonly #options: SealedChannelOptions
   readonly #batch: number
-  readonly #take: (length: number) => Uint8Array
+  readonly #slab: Slab
   #sink: ChannelSink | undefined
   // Reading: open until the end marker, a bad frame, the inner end or stopReading.
   #reading = true
@@ -135,8 +152,9 @@ class SealedChannel implements ByteChannel {
   #peerDone = false
   // Set by end() over a channel without half-close: closes the inner one once the peer is done.
   #afterPeerDone: (() => void) | undefined
-  // Made once, not per chunk: where the decoder puts verified plaintext.
-  readonly #emit = (plain: Uint8Array): void => this.#sink!.data(plain)
+  // Where the decoder puts verified plaintext: made on the first data, not
+  // per chunk (and not at all for a connection that stays idle).
+  #emit: ((plain: Uint8Array) => void) | undefined
 
   constructor(options: SealedChannelOptions) {
     this.#options = options
@@ -146,7 +164,7 @@ class SealedChannel implements ByteChannel {
     const encoder = (this.#encoder = options.encoder)
     this.#endMarker = options.endMarker ?? true
     this.#batch = options.batch ?? BATCH
-    this.#take = ciphertextSlab(encoder.allocUninitialized ? (length) => encoder.allocUninitialized!(length) : newBytes)
+    this.#slab = new Slab(encoder)
     this.closed = options.inner.closed
     // In-band ends give half-close over any inner channel; without them we have only the inner's.
     this.halfClose = this.#endMarker || options.inner.halfClose
@@ -171,7 +189,7 @@ class SealedChannel implements ByteChannel {
     const sink = this.#sink!
     const decoder = this.#decoder
     try {
-      decoder.pushOwned(chunk, this.#emit)
+      decoder.pushOwned(chunk, (this.#emit ??= (plain: Uint8Array): void => this.#sink!.data(plain)))
     } catch (error) {
       this.#stop()
       this.#inner.stopReading()
@@ -233,7 +251,7 @@ class SealedChannel implements ByteChannel {
     let ok = true
     for (let offset = 0; offset < chunk.length; offset += batch) {
       const part = chunk.subarray(offset, offset + batch)
-      const sealed = this.#take(encoder.encodedLength(part.length))
+      const sealed = this.#slab.take(encoder.encodedLength(part.length))
       encoder.encodeInto(sealed, part)
       ok = this.#inner.write(sealed)
     }
