@@ -15,12 +15,10 @@
 // Only `net~shs` (for bulk, handshakes and latency). The same Conn interface
 // as the other adapters (workloads.mjs).
 import net from 'node:net'
+import { pumpSocket } from './socket-pump.mjs'
 import sodium from 'sodium-native'
 
 const HOST = '127.0.0.1'
-// Bytes queued in the socket before pump waits for 'drain' (as impl-raw and
-// @ms/core's fromNodeSocket).
-const WINDOW = 1024 * 1024
 const MAX_BODY = 4096
 const HEADER_BOX = 34
 const HEADER_PLAIN = 18
@@ -387,21 +385,7 @@ function wrap(socket, session, rest) {
 
   return {
     write: send,
-    pump(n, chunk) {
-      return new Promise((resolve, reject) => {
-        const more = () => {
-          while (n > 0) {
-            const piece = n >= chunk.length ? chunk : chunk.subarray(0, n)
-            n -= piece.length
-            if (n === 0) return socket.write(encode(tx, piece), (error) => (error ? reject(error) : resolve()))
-            socket.write(encode(tx, piece))
-            if (socket.writableLength >= WINDOW) return socket.once('drain', more)
-          }
-          resolve()
-        }
-        more()
-      })
-    },
+    pump: (n, chunk) => pumpSocket(socket, n, chunk, (piece) => encode(tx, piece)),
     async readAtLeast(n) {
       const target = consumed + n
       await until(target)

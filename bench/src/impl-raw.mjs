@@ -1,10 +1,10 @@
 // The machine's limit for plain TCP and unix sockets: bare Node net.Socket,
 // no streams adapter, no framing. The same Conn interface as the other adapters.
 import net from 'node:net'
+import { pumpSocket } from './socket-pump.mjs'
 import { socketPath } from './socket-path.mjs'
 
 const HOST = '127.0.0.1'
-const WINDOW = 1024 * 1024
 
 function checkSuite(suite) {
   if (suite !== 'net' && suite !== 'unix') throw new Error(`raw sockets only measure plain net and unix, not ${suite}`)
@@ -77,24 +77,7 @@ function wrap(socket) {
 
   return {
     write: (bytes) => new Promise((resolve, reject) => socket.write(bytes, (error) => (error ? reject(error) : resolve()))),
-    pump(n, chunk) {
-      return new Promise((resolve, reject) => {
-        // Keep up to 1 MiB queued, like @ms/core's fromNodeSocket: Node's
-        // 16 KiB default would wait for a full drain after every chunk, and
-        // the limit should be the best a bare socket can do.
-        const more = () => {
-          while (n > 0) {
-            const piece = n >= chunk.length ? chunk : chunk.subarray(0, n)
-            n -= piece.length
-            if (n === 0) return socket.write(piece, (error) => (error ? reject(error) : resolve()))
-            socket.write(piece)
-            if (socket.writableLength >= WINDOW) return socket.once('drain', more)
-          }
-          resolve()
-        }
-        more()
-      })
-    },
+    pump: (n, chunk) => pumpSocket(socket, n, chunk),
     async readAtLeast(n) {
       const target = consumed + n
       await until(target)
