@@ -289,8 +289,7 @@ export function createMultiServer(suites: readonly Suite[]): MultiServer {
           onError(new LimitError('no handshake may be in progress (maxPendingUpgrades is 0); closed one', { address: connection.remoteAddress }))
           return
         }
-        raw.add(connection)
-        void connection.closed.then(() => raw.delete(connection))
+        holdUntilClosed(raw, connection)
         upgrading.add(upgrade)
         const onProgress = () => admission.progress(ticket)
         try {
@@ -313,12 +312,10 @@ export function createMultiServer(suites: readonly Suite[]): MultiServer {
           return
         }
       } else {
-        raw.add(connection)
-        void connection.closed.then(() => raw.delete(connection))
+        holdUntilClosed(raw, connection)
       }
       if (lifetime.signal.aborted) return void current.close()
-      connections.add(current)
-      void current.closed.then(() => connections.delete(current))
+      holdUntilClosed(connections, current)
       try {
         onConnection(current)
       } catch (error) {
@@ -397,6 +394,18 @@ export function createMultiServer(suites: readonly Suite[]): MultiServer {
   }
 
   return { name: names.join(';'), suites, listen, stringify, connect, plan }
+}
+
+/**
+ * Keeps `connection` in `set` until it closes. At module level on purpose:
+ * a closure written inside `accept` would share that function's context
+ * and keep the finished upgrade's AbortController, admission ticket and
+ * callbacks alive for as long as the connection lives (about 1 KB on each
+ * of thousands of idle connections).
+ */
+function holdUntilClosed(set: Set<Connection>, connection: Connection): void {
+  set.add(connection)
+  void connection.closed.then(() => set.delete(connection))
 }
 
 function configuredAddresses(transport: Transport, scope: CanonicalScope): Segment[] {

@@ -142,7 +142,11 @@ class SealedChannel implements ByteChannel {
   readonly #decoder: FrameDecoder
   readonly #encoder: FrameEncoder
   readonly #endMarker: boolean
-  readonly #options: SealedChannelOptions
+  // Only for error messages. Copied out rather than keeping `options`: the
+  // caller's object (often a spread) would stay alive with every idle connection.
+  readonly #name: string
+  readonly #address: string
+  readonly #endMarkerName: string
   readonly #batch: number
   readonly #slab: Slab
   #sink: ChannelSink | undefined
@@ -157,7 +161,9 @@ class SealedChannel implements ByteChannel {
   #emit: ((plain: Uint8Array) => void) | undefined
 
   constructor(options: SealedChannelOptions) {
-    this.#options = options
+    this.#name = options.name
+    this.#address = options.address
+    this.#endMarkerName = options.endMarkerName ?? 'its end marker'
     this.#inner = options.inner
     this.#reader = options.reader
     this.#decoder = options.decoder
@@ -193,7 +199,8 @@ class SealedChannel implements ByteChannel {
     } catch (error) {
       this.#stop()
       this.#inner.stopReading()
-      const { name, address } = this.#options
+      const name = this.#name
+      const address = this.#address
       sink.readError(isMsError(error) ? error : new StreamError(`${name}: the peer's data does not decode`, { address, cause: error }))
       return
     }
@@ -212,9 +219,8 @@ class SealedChannel implements ByteChannel {
       this.#sink!.end()
       return
     }
-    const { name, address, endMarkerName = 'its end marker' } = this.#options
-    const why = this.#endMarker ? `without ${endMarkerName}` : 'in the middle of a frame'
-    this.#sink!.readError(new StreamError(`${name}: the connection ended ${why} (truncated stream)`, { address }))
+    const why = this.#endMarker ? `without ${this.#endMarkerName}` : 'in the middle of a frame'
+    this.#sink!.readError(new StreamError(`${this.#name}: the connection ended ${why} (truncated stream)`, { address: this.#address }))
   }
 
   onInnerDrain(): void {
