@@ -55,7 +55,7 @@ const FULL = {
   handshakes: { count: 800, warmup: 50, seconds: 4 },
   latency: { count: 200, warmup: 20 },
   latencyRtt: { count: 40, warmup: 4, rtt: 20 },
-  memory: { conns: 1000, warmup: 50, settle: 300 },
+  memory: { conns: 1000, batches: 3, warmup: 50, settle: 300 },
   limits: { ms: 1000 },
   cluster: CLUSTER_PARAMS.full,
   timeout: 240_000,
@@ -66,7 +66,7 @@ const SMOKE = {
   handshakes: { count: 24, warmup: 4, seconds: 10 },
   latency: { count: 10, warmup: 2 },
   latencyRtt: { count: 4, warmup: 1, rtt: 20 },
-  memory: { conns: 200, warmup: 4, settle: 50 },
+  memory: { conns: 200, batches: 1, warmup: 4, settle: 50 },
   limits: { ms: 100 },
   cluster: CLUSTER_PARAMS.smoke,
   timeout: 60_000,
@@ -123,8 +123,8 @@ function buildRows(options, P) {
   if (wanted('memory'))
     for (const mode of modes)
       rows.push({
-        group: 'memory', variant: `idle, ${P.memory.conns} open`, mode, suite: 'net~shs', figure: 'memory', impls: impls(['ours', 'ideal', 'noise', 'pull', 'theirs']),
-        unit: 'KiB/conn', better: 'lower', metrics: ['value', 'heap'], scale: 1 / 1024, params: P.memory,
+        group: 'memory', variant: `idle, after ${P.memory.conns}`, mode, suite: 'net~shs', figure: 'memory', impls: impls(['ours', 'ideal', 'noise', 'pull', 'theirs']),
+        unit: 'KiB/conn', better: 'lower', metrics: ['value', 'heap', 'first'], scale: 1 / 1024, params: P.memory,
       })
   // node:cluster, 1 worker and one per core (cluster.mjs); always separate processes.
   if (wanted('cluster') && modes.includes('sep')) rows.push(...clusterRows(P.cluster, impls))
