@@ -15,7 +15,7 @@
 // Only `net~shs` (for bulk, handshakes and latency). The same Conn interface
 // as the other adapters (workloads.mjs).
 import net from 'node:net'
-import { pumpSocket } from './socket-pump.mjs'
+import { pumpSocket, receivedCounter } from './socket-pump.mjs'
 import sodium from 'sodium-native'
 
 const HOST = '127.0.0.1'
@@ -336,69 +336,38 @@ function wrap(socket, session, rest) {
     ended: false,
   }
   // Plaintext is counted as it is verified; readers wait for a threshold.
-  let received = 0
-  let consumed = 0
-  let failure
-  let waiter
+  const counter = receivedCounter()
   let sentGoodbye = false
-  const check = () => {
-    if (!waiter) return
-    if (failure) return waiter.reject(failure)
-    if (received >= waiter.n || rx.ended) {
-      const w = waiter
-      waiter = undefined
-      w.resolve()
-    }
-  }
   // Both goodbyes exchanged: the box-stream is over, so is the socket.
   const maybeEnd = () => sentGoodbye && rx.ended && socket.end()
   const onData = (chunk) => {
     try {
-      received += decode(rx, chunk)
+      counter.add(decode(rx, chunk))
     } catch (error) {
-      failure = error
+      counter.fail(error)
       socket.destroy()
     }
-    if (rx.ended) maybeEnd()
-    check()
+    if (rx.ended) {
+      maybeEnd()
+      counter.end()
+    }
   }
   socket.on('data', onData)
   socket.on('end', () => {
-    if (!rx.ended) failure ??= new Error('ideal shs: connection ended without a goodbye')
-    check()
+    if (!rx.ended) counter.fail(new Error('ideal shs: connection ended without a goodbye'))
   })
-  socket.on('error', (error) => {
-    failure ??= error
-    check()
-  })
+  socket.on('error', (error) => counter.fail(error))
   socket.on('close', () => {
-    failure ??= rx.ended ? undefined : new Error('ideal shs: connection closed')
-    check()
+    if (!rx.ended) counter.fail(new Error('ideal shs: connection closed'))
   })
   if (rest.length) onData(rest)
-  const until = (n) =>
-    new Promise((resolve, reject) => {
-      waiter = { n, resolve, reject }
-      check()
-    })
   const send = (data) => new Promise((resolve, reject) => socket.write(encode(tx, data), (error) => (error ? reject(error) : resolve())))
 
   return {
     write: send,
     pump: (n, chunk) => pumpSocket(socket, n, chunk, (piece) => encode(tx, piece)),
-    async readAtLeast(n) {
-      const target = consumed + n
-      await until(target)
-      if (received < target) throw new Error(`stream ended after ${received} bytes`)
-      const got = received - consumed
-      consumed = received
-      return got
-    },
-    async readToEnd() {
-      await until(Infinity)
-      if (!rx.ended && failure) throw failure
-      consumed = received
-    },
+    readAtLeast: (n) => counter.readAtLeast(n),
+    readToEnd: () => counter.readToEnd(),
     idle() {},
     endWrite() {
       if (sentGoodbye) return Promise.resolve()

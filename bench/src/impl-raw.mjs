@@ -1,7 +1,7 @@
 // The machine's limit for plain TCP and unix sockets: bare Node net.Socket,
 // no streams adapter, no framing. The same Conn interface as the other adapters.
 import net from 'node:net'
-import { pumpSocket } from './socket-pump.mjs'
+import { pumpSocket, receivedCounter } from './socket-pump.mjs'
 import { socketPath } from './socket-path.mjs'
 
 const HOST = '127.0.0.1'
@@ -42,54 +42,16 @@ export async function dialer(suite) {
 }
 
 function wrap(socket) {
-  // Incoming bytes are counted as they come; readers wait for a threshold.
-  let received = 0
-  let consumed = 0
-  let ended = false
-  let failure
-  let waiter
-  const check = () => {
-    if (!waiter) return
-    if (failure) return waiter.reject(failure)
-    if (received >= waiter.n || ended) {
-      const w = waiter
-      waiter = undefined
-      w.resolve()
-    }
-  }
-  socket.on('data', (chunk) => {
-    received += chunk.length
-    check()
-  })
-  socket.on('end', () => {
-    ended = true
-    check()
-  })
-  socket.on('error', (error) => {
-    failure = error
-    check()
-  })
-  const until = (n) =>
-    new Promise((resolve, reject) => {
-      waiter = { n, resolve, reject }
-      check()
-    })
+  const counter = receivedCounter()
+  socket.on('data', (chunk) => counter.add(chunk.length))
+  socket.on('end', () => counter.end())
+  socket.on('error', (error) => counter.fail(error))
 
   return {
     write: (bytes) => new Promise((resolve, reject) => socket.write(bytes, (error) => (error ? reject(error) : resolve()))),
     pump: (n, chunk) => pumpSocket(socket, n, chunk),
-    async readAtLeast(n) {
-      const target = consumed + n
-      await until(target)
-      if (received < target) throw new Error(`stream ended after ${received} bytes`)
-      const got = received - consumed
-      consumed = received
-      return got
-    },
-    async readToEnd() {
-      await until(Infinity)
-      consumed = received
-    },
+    readAtLeast: (n) => counter.readAtLeast(n),
+    readToEnd: () => counter.readToEnd(),
     idle() {},
     endWrite: () => new Promise((resolve) => socket.end(resolve)),
     close() {
