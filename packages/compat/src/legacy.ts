@@ -12,6 +12,7 @@ import {
   type TransportListener,
 } from '@ms/core'
 import { asBuffer, fromPullDuplex, takeConnection, toPullDuplex, type LegacyStream, type PullDuplex } from './pull.js'
+import { CloseLatch } from './close-latch.js'
 
 /** A scope as the original plugins report it from `scope()`. */
 export type LegacyScope = string | readonly string[]
@@ -216,13 +217,8 @@ function legacyTransport(transport: Transport<unknown>, options: LegacyTransport
     const started = (threeArgs ? startedCb : onErrorOrStarted) as LegacyCallback<unknown> | undefined
     const onError = (threeArgs ? (onErrorOrStarted as (error: Error) => void) : undefined) ?? report
     let listener: TransportListener | undefined
-    let closeRequested = false
-    const closeWaiters: ((error?: Error | null) => void)[] = []
-    let closedDone = false
-    const finishClose = () => {
-      closedDone = true
-      for (const cb of closeWaiters.splice(0)) cb(null)
-    }
+    const closing = new CloseLatch()
+    const finishClose = closing.finish
     const lifetime = new AbortController()
 
     if (!transport.listen) {
@@ -236,7 +232,7 @@ function legacyTransport(transport: Transport<unknown>, options: LegacyTransport
     transport
       .listen(
         (connection) => {
-          if (closeRequested) return void connection.close()
+          if (closing.requested) return void connection.close()
           try {
             onConnect(toPullDuplex(connection, { allowHalfOpen: options.allowHalfOpen }))
           } catch (error) {
@@ -249,13 +245,13 @@ function legacyTransport(transport: Transport<unknown>, options: LegacyTransport
       .then(
         (l) => {
           listener = l
-          if (closeRequested) return void l.close().then(finishClose, finishClose)
+          if (closing.requested) return void l.close().then(finishClose, finishClose)
           listeners.push(l)
           started?.(null, true)
         },
         (error: unknown) => {
           // Closed before it was up: nothing failed, the close simply won.
-          if (closeRequested) return finishClose()
+          if (closing.requested) return finishClose()
           // A failed start is reported once, to the started callback if any.
           const err = error instanceof Error ? error : new MsError(String(error))
           if (started) started(err)
@@ -265,12 +261,7 @@ function legacyTransport(transport: Transport<unknown>, options: LegacyTransport
       )
 
     return function closeServer(cb) {
-      if (cb) {
-        if (closedDone) queueMicrotask(() => cb(null))
-        else closeWaiters.push(cb)
-      }
-      if (closeRequested) return
-      closeRequested = true
+      if (!closing.request(cb)) return
       // Stops a listen still in progress (e.g. an onion service being published).
       lifetime.abort(new AbortError('the server was closed while starting'))
       if (listener) {

@@ -16,6 +16,7 @@ import {
 } from '@ms/core'
 import type { LegacyCallback, LegacyClose } from './legacy.js'
 import { toPullDuplex, type LegacyStream } from './pull.js'
+import { CloseLatch } from './close-latch.js'
 import { fromLegacyPlugin } from './from-legacy.js'
 import { describe, isMsTransform, isMsTransport, isOriginalTransform, isOriginalTransport } from './original/from-ms.js'
 
@@ -179,13 +180,8 @@ export function MultiServer(plugs: readonly (Suite | Transport<unknown> | readon
     const report = onError ?? (() => {})
     let listener: MultiServerListener | undefined
     let failed = false
-    let closeRequested = false
-    let closedDone = false
-    const waiters: ((error?: Error | null) => void)[] = []
-    const finish = () => {
-      closedDone = true
-      for (const cb of waiters.splice(0)) cb(null)
-    }
+    const closing = new CloseLatch()
+    const finish = closing.finish
     const closeListener = (l: MultiServerListener) => l.close({ graceful: options.graceful === true }).then(finish, finish)
 
     ms.listen((connection) => onConnect(toPullDuplex(connection, { allowHalfOpen: options.allowHalfOpen })), {
@@ -194,7 +190,7 @@ export function MultiServer(plugs: readonly (Suite | Transport<unknown> | readon
     }).then(
       (l) => {
         listener = l
-        if (closeRequested) return void closeListener(l)
+        if (closing.requested) return void closeListener(l)
         startedCb?.(null, true)
       },
       (error: unknown) => {
@@ -207,12 +203,7 @@ export function MultiServer(plugs: readonly (Suite | Transport<unknown> | readon
     )
 
     return function closeMultiServer(cb) {
-      if (cb) {
-        if (closedDone) queueMicrotask(() => cb(null))
-        else waiters.push(cb)
-      }
-      if (closeRequested) return
-      closeRequested = true
+      if (!closing.request(cb)) return
       // Before listening finished, the listen result closes it as soon as it arrives.
       if (listener) void closeListener(listener)
       else if (failed) finish()
