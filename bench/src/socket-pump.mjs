@@ -62,9 +62,6 @@ export function receivedCounter() {
       failure ??= error
       check()
     },
-    get failure() {
-      return failure
-    },
     async readAtLeast(n) {
       const target = consumed + n
       await until(target)

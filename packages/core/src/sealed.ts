@@ -199,9 +199,7 @@ class SealedChannel implements ByteChannel {
     } catch (error) {
       this.#stop()
       this.#inner.stopReading()
-      const name = this.#name
-      const address = this.#address
-      sink.readError(isMsError(error) ? error : new StreamError(`${name}: the peer's data does not decode`, { address, cause: error }))
+      sink.readError(isMsError(error) ? error : new StreamError(`${this.#name}: the peer's data does not decode`, { address: this.#address, cause: error }))
       return
     }
     if (decoder.ended) {
